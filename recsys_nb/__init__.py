@@ -1,0 +1,53 @@
+"""recsys-nb: visual product recommendation with a Keras 3 (JAX) convolutional autoencoder.
+
+The pipeline, one module per stage: ``data`` -> ``model`` -> ``train`` -> ``embed``
+-> ``recommend`` -> ``evaluate``. Keras is set to the JAX backend before it is
+first imported (see ``_backend``).
+"""
+
+__version__ = "0.1.0"
+
+from ._backend import ensure_backend
+
+ensure_backend()
+
+from .data import (  # noqa: E402
+    Dataset,
+    data_root,
+    is_validation,
+    load_catalog,
+    load_dataset,
+    load_fashion_mnist,
+    load_image,
+    load_image_folder,
+)
+from .embed import Embeddings, embed, embed_catalog, prepare_image  # noqa: E402
+from .errors import RecsysError  # noqa: E402
+from .evaluate import evaluate  # noqa: E402
+from .model import TrainedModel, build_autoencoder, load_model, save_model  # noqa: E402
+from .recommend import MemoryStore, top_k  # noqa: E402
+from .train import train  # noqa: E402
+
+__all__ = [
+    "Dataset",
+    "Embeddings",
+    "MemoryStore",
+    "RecsysError",
+    "TrainedModel",
+    "build_autoencoder",
+    "data_root",
+    "embed",
+    "embed_catalog",
+    "evaluate",
+    "is_validation",
+    "load_catalog",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_image",
+    "load_image_folder",
+    "load_model",
+    "prepare_image",
+    "save_model",
+    "top_k",
+    "train",
+]

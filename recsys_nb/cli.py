@@ -1,0 +1,196 @@
+"""The ``recsys-nb`` command: train, embed, recommend, evaluate, info.
+
+Bad input (an unknown id, a missing data folder, an image that does not fit the
+model, a folder that is not a model) prints one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import RecsysError
+
+TABLE_COLUMNS = ("rank", "id", "score", "articleType", "baseColour", "name", "label")
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except RecsysError as exc:
+        print(f"recsys-nb: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("recsys-nb: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recsys-nb", description="Visual product recommendation with a conv autoencoder."
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train an autoencoder into models/<name>/")
+    p.add_argument("--dataset", default="fashion-mnist", help="fashion-mnist, products or a catalogue folder")
+    p.add_argument("--name", help="model name (default: fashion-mnist or products)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--latent-dim", type=int, default=32)
+    p.add_argument("--filters", type=lambda s: [int(v) for v in s.split(",")], help="e.g. 32,64,128")
+    p.add_argument("--loss", choices=["bce", "mse"], default="bce")
+    p.add_argument("--channels", type=int, choices=[1, 3], help="3 = RGB (default), 1 = grey")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", default=None, help="small subset, 2 epochs")
+    p.add_argument("--no-resume", dest="resume", action="store_false")
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("embed", help="embed a catalogue with a model (cached in the model folder)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--catalog", help="catalogue folder (default: the model's own data)")
+    p.set_defaults(run=_embed)
+
+    p = sub.add_parser("recommend", help="products like a catalogue item or an image")
+    p.add_argument("--model", required=True)
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("--id", help="catalogue id of the query product")
+    query.add_argument("--image", help="image file of a product that is not in the catalogue")
+    p.add_argument("-k", "--k", type=int, default=10)
+    p.add_argument("--catalog", help="catalogue folder (default: the model's own data)")
+    p.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE")
+    p.add_argument("--store", choices=["memory"], default="memory")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {id, score, ...}")
+    p.set_defaults(run=_recommend)
+
+    p = sub.add_parser("evaluate", help="neighbour precision of a model and the baselines")
+    p.add_argument("--model", required=True)
+    p.add_argument("--catalog", help="catalogue folder (default: the model's validation split)")
+    p.add_argument("--dataset", choices=["fashion-mnist", "products"])
+    p.add_argument("-k", "--k", type=int, default=10)
+    p.add_argument("--split", choices=["auto", "val", "all"], default="auto")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("info", help="what a model folder holds, or where data and models are")
+    p.add_argument("--model")
+    p.set_defaults(run=_info)
+    return parser
+
+
+def _train(args) -> int:
+    from .train import train
+
+    model = train(
+        args.dataset,
+        args.name,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        latent_dim=args.latent_dim,
+        filters=args.filters,
+        loss=args.loss,
+        channels=args.channels,
+        seed=args.seed,
+        quick=args.quick,
+        resume=args.resume,
+    )
+    m = model.meta
+    print(
+        f"saved {model.path}: {m['epochs']} epochs, train loss {m['train_loss']:.4f}, "
+        f"val loss {m['val_loss']:.4f}"
+    )
+    return 0
+
+
+def _embed(args) -> int:
+    from .embed import EMBEDDINGS_FILE, embed_catalog
+
+    result = embed_catalog(args.model, args.catalog)
+    print(f"{len(result.ids)} items x {result.vectors.shape[1]} dims -> {args.model}/{EMBEDDINGS_FILE}")
+    return 0
+
+
+def _parse_filters(pairs) -> dict:
+    filters: dict = {}
+    for pair in pairs:
+        column, sep, value = pair.partition("=")
+        if not sep or not column:
+            raise RecsysError(f"--filter takes COLUMN=VALUE, got {pair!r}")
+        filters.setdefault(column, []).append(value)
+    return filters
+
+
+def _recommend(args) -> int:
+    from .recommend import MemoryStore
+
+    store = MemoryStore.from_model(args.model, args.catalog)
+    table = store.recommend(
+        args.id, image=args.image, k=args.k, filters=_parse_filters(args.filter)
+    )
+    table = table.rename(columns={"productDisplayName": "name"})
+    if args.json:
+        print(table.to_json(orient="records"))
+    else:
+        columns = [c for c in TABLE_COLUMNS if c in table.columns]
+        print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def format_results(report: dict) -> str:
+    """The evaluation report as a plain-text table, one row per feature space."""
+    rows = []
+    for name, r in report["results"].items():
+        cells = {f"P@{report['k']} {k}": f"{v:.3f}" for k, v in r["precision"].items()}
+        if "same_colour" in r:
+            cells[f"same_colour@{report['k']}"] = f"{r['same_colour']:.3f}"
+        cells["MRR"] = f"{r['mrr']:.3f}"
+        rows.append((name, cells))
+    headers = list(rows[0][1])
+    width = max(len(n) for n, _ in rows)
+    lines = [" ".join([" " * width, *headers])]
+    for name, cells in rows:
+        lines.append(" ".join([name.ljust(width), *(cells[h].rjust(len(h)) for h in headers)]))
+    return "\n".join(lines)
+
+
+def _evaluate(args) -> int:
+    from .evaluate import evaluate
+
+    report = evaluate(
+        args.model, args.catalog, dataset=args.dataset, k=args.k, split=args.split,
+        baselines=args.baselines,
+    )
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['n_items']} items ({report['split']} split), k = {report['k']}")
+        print(format_results(report))
+    return 0
+
+
+def _info(args) -> int:
+    from .data import data_root
+    from .model import load_model
+    from .train import MODELS_DIR
+
+    if args.model is None:
+        root = data_root()
+        print(f"data root: {root} ({'found' if root.is_dir() else 'missing: set RECSYS_NB_DATA'})")
+        models = sorted(p.parent.name for p in MODELS_DIR.glob("*/meta.json"))
+        print(f"models in {MODELS_DIR}: {', '.join(models) or 'none (run make demo)'}")
+        return 0
+    model = load_model(args.model)
+    m = model.meta
+    keys = ("model_id", "dataset", "input_shape", "latent_dim", "filters", "loss", "epochs",
+            "train_loss", "val_loss", "n_train", "n_val", "trained_at", "git_commit")
+    for key in keys:
+        print(f"{key:>12}: {m.get(key)}")
+    print(f"{'parameters':>12}: {model.autoencoder.count_params():,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Stage 7, evaluate: does the latent space match by category rather than by colour?
+
+Within a set of items, every item queries all the others (itself excluded) with
+cosine top-k. Reported per feature space (the model and simple baselines computed
+the same way in the same run):
+
+- ``precision``: share of the k neighbours with the query's label, per label column;
+- ``same_colour``: share of the k neighbours with the query's ``baseColour`` (queries
+  without a colour left out): the "matches by colour" failure;
+- ``mrr``: mean reciprocal rank of the first neighbour with the query's first label.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .data import Dataset, is_validation, load_catalog, load_fashion_mnist
+from .embed import embed, l2_normalize
+from .errors import RecsysError
+from .model import load_model
+from .recommend import CHUNK_BYTES, top_k
+
+PRODUCT_LABELS = ("articleType", "subCategory", "masterCategory")
+COLOUR = "baseColour"
+PCA_DIM = 32
+HIST_BINS = 8
+
+
+def neighbour_metrics(
+    vectors: np.ndarray, labels: dict[str, np.ndarray], k: int = 10, colour=None
+) -> dict:
+    """Precision@k per label, same-colour@k and MRR for unit-normalised ``vectors``."""
+    vectors = l2_normalize(vectors)
+    n = len(vectors)
+    if n < 2:
+        raise RecsysError(f"need at least 2 items to evaluate, got {n}")
+    idx, _ = top_k(vectors, vectors, k, exclude=np.arange(n))
+    out = {
+        "precision": {
+            name: float(np.mean(values[idx] == values[:, None])) for name, values in labels.items()
+        }
+    }
+    if colour is not None:
+        colour = np.asarray(colour)
+        known = colour != ""
+        out["same_colour"] = float(np.mean(colour[idx[known]] == colour[known, None]))
+    first = next(iter(labels.values()))
+    out["mrr"] = _first_hit_mrr(vectors, first)
+    return out
+
+
+def _first_hit_mrr(vectors: np.ndarray, labels: np.ndarray) -> float:
+    """Mean of 1 / rank of the best-scoring other item with the same label (0 if none)."""
+    n = len(vectors)
+    step = max(1, CHUNK_BYTES // (4 * n))
+    reciprocal = np.zeros(n)
+    for start in range(0, n, step):
+        rows = np.arange(start, min(start + step, n))
+        scores = vectors[rows] @ vectors.T
+        scores[np.arange(len(rows)), rows] = -np.inf
+        same = labels[None, :] == labels[rows, None]
+        same[np.arange(len(rows)), rows] = False
+        best = np.where(same, scores, -np.inf).max(axis=1)
+        rank = 1 + np.sum(scores > best[:, None], axis=1)
+        reciprocal[rows] = np.where(np.isfinite(best), 1.0 / rank, 0.0)
+    return float(reciprocal.mean())
+
+
+# --- baselines: simple feature spaces, evaluated exactly like the model ----------
+
+
+def grey(images: np.ndarray) -> np.ndarray:
+    """Luminance (ITU-R BT.601) of NHWC images; grey images pass through."""
+    if images.shape[-1] == 1:
+        return images
+    return images @ np.array([0.299, 0.587, 0.114], dtype=np.float32)[:, None]
+
+
+def colour_histogram(images: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
+    """Joint RGB histogram of the non-background (not near-white) pixels, square-rooted."""
+    n = len(images)
+    q = np.minimum((images * bins).astype(np.int64), bins - 1)
+    codes = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    foreground = images.min(axis=-1) < 0.94
+    rows = np.broadcast_to(np.arange(n)[:, None, None], codes.shape)
+    hist = np.zeros((n, bins**3))
+    np.add.at(hist, (rows[foreground], codes[foreground]), 1.0)
+    return np.sqrt(hist / np.maximum(hist.sum(axis=1, keepdims=True), 1.0))
+
+
+def baseline_features(images: np.ndarray, fit_images: np.ndarray, seed: int = 0) -> dict:
+    """Feature vectors of the baselines for ``images``; PCA is fitted on ``fit_images``."""
+    from sklearn.decomposition import PCA
+
+    flat = images.reshape(len(images), -1)
+    features = {}
+    if images.shape[-1] == 3:
+        features["raw_rgb"] = flat
+    features["raw_grey"] = grey(images).reshape(len(images), -1)
+    pca_input = fit_images.reshape(len(fit_images), -1)
+    pca = PCA(min(PCA_DIM, *pca_input.shape), random_state=seed).fit(pca_input)
+    features[f"pca{PCA_DIM}"] = pca.transform(flat)
+    if images.shape[-1] == 3:
+        features["colour_hist"] = colour_histogram(images)
+    features["chance"] = np.random.default_rng(seed).standard_normal((len(images), PCA_DIM))
+    return features
+
+
+# --- the two protocols ---------------------------------------------------------
+
+
+def evaluate(
+    model,
+    catalog=None,
+    *,
+    dataset: str | None = None,
+    k: int = 10,
+    split: str = "auto",
+    baselines: bool = True,
+    limit: int | None = None,
+) -> dict:
+    """Evaluate a model, and the baselines, by neighbour precision.
+
+    ``dataset="fashion-mnist"`` uses the Fashion-MNIST test set and its class label.
+    Otherwise ``catalog`` is a catalogue folder (default: the model's own). With
+    ``split="auto"`` only items the model never trained on are used: the validation
+    split when ``catalog`` is the model's training catalogue, every item otherwise;
+    ``"val"`` and ``"all"`` force one or the other.
+
+    Returns ``{"k", "n_items", "split", "results": {"model": {...}, "<baseline>": {...}}}``.
+    """
+    model = load_model(model)
+    meta = model.meta
+    if split not in ("auto", "val", "all"):
+        raise RecsysError(f"split must be 'auto', 'val' or 'all', got {split!r}")
+    if dataset == "fashion-mnist" or (dataset is None and meta.get("dataset") == "fashion-mnist"):
+        items = load_fashion_mnist("test")
+        fit = load_fashion_mnist("train")
+        labels = {"label": items.meta["label"].to_numpy()}
+        colour, used = None, "test"
+    else:
+        if dataset not in (None, "products"):
+            raise RecsysError(f"unknown dataset {dataset!r}: use 'fashion-mnist' or --catalog")
+        height, width, _ = model.input_shape
+        folder = Path(catalog) if catalog else Path(meta.get("source", ""))
+        items = load_catalog(folder if catalog or meta.get("source") else None, size=(height, width))
+        own = Path(items.source).resolve() == Path(meta.get("source", "/nonexistent")).resolve()
+        used = "val" if split == "val" or (split == "auto" and own) else "all"
+        fit = _training_part(meta, items, (height, width), own)
+        if used == "val":
+            cfg = meta.get("split", {})
+            items = items.subset(is_validation(items.ids, cfg.get("val_fraction", 0.1), cfg.get("seed", 0)))
+        missing = [c for c in (*PRODUCT_LABELS, COLOUR) if c not in items.meta.columns]
+        if missing:
+            raise RecsysError(f"catalogue {items.source} lacks the label column(s) {', '.join(missing)}")
+        labels = {c: items.meta[c].astype(str).to_numpy() for c in PRODUCT_LABELS}
+        colour = items.meta[COLOUR].astype(str).to_numpy()
+    if limit is not None:
+        items = items.subset(slice(0, limit))
+        labels = {c: v[:limit] for c, v in labels.items()}
+        colour = None if colour is None else colour[:limit]
+
+    model_images = items.images if model.input_shape[-1] == 3 else grey(items.images)
+    spaces = {"model": embed(model, model_images)}
+    if baselines:
+        spaces.update(baseline_features(items.images, fit.images))
+    results = {name: neighbour_metrics(v, labels, k, colour) for name, v in spaces.items()}
+    return {"k": k, "n_items": len(items), "split": used, "results": results}
+
+
+def _training_part(meta: dict, items: Dataset, size, own: bool) -> Dataset:
+    """The images PCA may be fitted on: the model's training split, never evaluated items."""
+    cfg = meta.get("split", {})
+    source = meta.get("source", "")
+    train_catalog = items if own else None
+    if train_catalog is None and Path(source, "styles.csv").is_file():
+        train_catalog = load_catalog(source, size=size)
+    if train_catalog is None:
+        return items
+    train_mask = ~is_validation(train_catalog.ids, cfg.get("val_fraction", 0.1), cfg.get("seed", 0))
+    fit = train_catalog.subset(train_mask)
+    return fit.subset(slice(0, 5000))

@@ -1,0 +1,209 @@
+"""Stage 3, train: fit an autoencoder on a dataset and save it under ``models/<name>/``.
+
+Seeded, with a validation split by id, EarlyStopping, a checkpoint after every
+epoch (a run that is interrupted resumes from it) and a quick mode for tests and
+notebook runs in CI (``quick=True`` or ``RECSYS_NB_QUICK=1``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import uuid
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import __version__
+from .data import PRODUCT_IMAGE_SIZE, REPO_ROOT, Dataset, load_dataset
+from .errors import RecsysError
+from .model import DEFAULT_FILTERS, TrainedModel, build_autoencoder, load_model, save_model
+
+MODELS_DIR = REPO_ROOT / "models"
+PRODUCT_FILTERS = (32, 64, 128)
+QUICK_TRAIN, QUICK_VAL, QUICK_EPOCHS = 2048, 512, 2
+
+
+def quick_mode(quick: bool | None = None) -> bool:
+    """``quick`` if given, else whether ``RECSYS_NB_QUICK`` is set to 1/true/yes."""
+    if quick is not None:
+        return quick
+    return os.environ.get("RECSYS_NB_QUICK", "").lower() in ("1", "true", "yes")
+
+
+def model_dir(name, models_dir=None) -> Path:
+    """``models/<name>``; a name with a slash is taken as a path."""
+    name = str(name)
+    if "/" in name or os.sep in name:
+        return Path(name)
+    return Path(models_dir) if models_dir else MODELS_DIR / name
+
+
+class _TrainingState(keras.callbacks.Callback):
+    """Records the epoch reached and the history beside ModelCheckpoint's file, for resuming."""
+
+    def __init__(self, folder: Path, history: dict, config: dict):
+        super().__init__()
+        self.folder, self.history, self.config = folder, history, config
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        state = {"epoch": epoch + 1, "history": self.history, "config": self.config}
+        (self.folder / "checkpoint.json").write_text(json.dumps(state))
+
+
+def train(
+    dataset="fashion-mnist",
+    name: str | None = None,
+    *,
+    epochs: int | None = None,
+    batch_size: int = 256,
+    latent_dim: int = 32,
+    filters=None,
+    loss: str = "bce",
+    channels: int | None = None,
+    image_size=None,
+    learning_rate: float = 1e-3,
+    val_fraction: float = 0.1,
+    patience: int = 3,
+    seed: int = 0,
+    quick: bool | None = None,
+    resume: bool = True,
+    verbose="auto",
+    data: Dataset | None = None,
+) -> TrainedModel:
+    """Train an autoencoder and save it as ``models/<name>/model.keras`` + ``meta.json``.
+
+    ``dataset`` is ``"fashion-mnist"``, ``"products"`` (the shared catalogue) or a
+    catalogue folder; ``data`` passes an already loaded :class:`Dataset` instead. The
+    validation split is made by id (:func:`recsys_nb.data.is_validation`), so the
+    same items stay out of training in every run. With ``resume`` an interrupted run
+    of the same name continues from its last epoch.
+    """
+    quick = quick_mode(quick)
+    is_mnist = dataset == "fashion-mnist"
+    name = name or ("fashion-mnist" if is_mnist else "products")
+    folder = model_dir(name)
+    if data is None:
+        size = tuple(image_size or PRODUCT_IMAGE_SIZE)
+        kwargs = {} if is_mnist else {"size": size, "channels": channels or 3}
+        data = load_dataset(dataset, split="train" if is_mnist else None, **kwargs)
+    if filters is None:
+        filters = DEFAULT_FILTERS if data.images.shape[1] <= 32 else PRODUCT_FILTERS
+    if epochs is None:
+        epochs = QUICK_EPOCHS if quick else 20
+    if epochs < 1:
+        raise RecsysError(f"epochs must be at least 1, got {epochs}")
+
+    train_set, val_set = data.split(val_fraction, seed)
+    if quick:
+        train_set = train_set.subset(slice(0, QUICK_TRAIN))
+        val_set = val_set.subset(slice(0, QUICK_VAL))
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise RecsysError(
+            f"{data.name} has {len(data)} images: too few for a train/validation split"
+        )
+
+    keras.utils.set_random_seed(seed)
+    config = {
+        "input_shape": list(data.images.shape[1:]),
+        "latent_dim": latent_dim,
+        "filters": list(filters),
+        "loss": loss,
+        "learning_rate": learning_rate,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    history: dict = {}
+    initial_epoch = 0
+    state_file = folder / "checkpoint.json"
+    if resume and state_file.is_file() and (folder / "checkpoint.keras").is_file():
+        state = json.loads(state_file.read_text())
+        if state.get("config") == config and state["epoch"] < epochs:
+            autoencoder = keras.saving.load_model(folder / "checkpoint.keras")
+            initial_epoch, history = state["epoch"], state["history"]
+            print(f"resuming {folder} from epoch {initial_epoch}")
+    if initial_epoch == 0:
+        autoencoder = build_autoencoder(**config)
+
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        ),
+        keras.callbacks.ModelCheckpoint(folder / "checkpoint.keras"),
+        _TrainingState(folder, history, config),
+    ]
+    started = dt.datetime.now(dt.timezone.utc)
+    autoencoder.fit(
+        train_set.images,
+        train_set.images,
+        validation_data=(val_set.images, val_set.images),
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+
+    best = int(np.argmin(history["val_loss"]))
+    meta = {
+        "model_id": f"{name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+        "name": folder.name,
+        "dataset": data.name,
+        "source": data.source,
+        "split": {"by": "id", "val_fraction": val_fraction, "seed": seed},
+        "n_train": len(train_set),
+        "n_val": len(val_set),
+        "quick": quick,
+        "input_shape": config["input_shape"],
+        "preprocessing": data.preprocessing,
+        "latent_dim": latent_dim,
+        "filters": list(filters),
+        "loss": loss,
+        "optimizer": {"name": "adam", "learning_rate": learning_rate},
+        "batch_size": batch_size,
+        "epochs": len(history["loss"]),
+        "best_epoch": best + 1,
+        "train_loss": history["loss"][best],
+        "val_loss": history["val_loss"][best],
+        "history": history,
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "trained_at": started.isoformat(timespec="seconds"),
+        "train_seconds": round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1),
+    }
+    save_model(autoencoder, folder, meta)
+    for leftover in ("checkpoint.keras", "checkpoint.json", "embeddings.npz"):
+        (folder / leftover).unlink(missing_ok=True)
+    return load_model(folder)
+
+
+def _versions() -> dict:
+    import jax
+
+    return {
+        "recsys_nb": __version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
