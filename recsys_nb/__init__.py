@@ -25,13 +25,17 @@ from .embed import Embeddings, embed, embed_catalog, prepare_image  # noqa: E402
 from .errors import RecsysError  # noqa: E402
 from .evaluate import evaluate  # noqa: E402
 from .model import TrainedModel, build_autoencoder, load_model, save_model  # noqa: E402
+from .mongod import LocalMongo, local_mongo, redact_uri  # noqa: E402
 from .recommend import MemoryStore, top_k  # noqa: E402
+from .store import MongoStore  # noqa: E402
 from .train import train  # noqa: E402
 
 __all__ = [
     "Dataset",
     "Embeddings",
+    "LocalMongo",
     "MemoryStore",
+    "MongoStore",
     "RecsysError",
     "TrainedModel",
     "build_autoencoder",
@@ -46,7 +50,9 @@ __all__ = [
     "load_image",
     "load_image_folder",
     "load_model",
+    "local_mongo",
     "prepare_image",
+    "redact_uri",
     "save_model",
     "top_k",
     "train",

@@ -1,4 +1,4 @@
-"""The ``recsys-nb`` command: train, embed, recommend, evaluate, info.
+"""The ``recsys-nb`` command: train, embed, recommend, evaluate, info, index, db.
 
 Bad input (an unknown id, a missing data folder, an image that does not fit the
 model, a folder that is not a model) prints one line and exits with status 2.
@@ -35,12 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train an autoencoder into models/<name>/")
-    p.add_argument("--dataset", default="fashion-mnist", help="fashion-mnist, products or a catalogue folder")
+    p.add_argument(
+        "--dataset", default="fashion-mnist", help="fashion-mnist, products or a catalogue folder"
+    )
     p.add_argument("--name", help="model name (default: fashion-mnist or products)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--filters", type=lambda s: [int(v) for v in s.split(",")], help="e.g. 32,64,128")
+    p.add_argument(
+        "--filters", type=lambda s: [int(v) for v in s.split(",")], help="e.g. 32,64,128"
+    )
     p.add_argument("--loss", choices=["bce", "mse"], default="bce")
     p.add_argument("--channels", type=int, choices=[1, 3], help="3 = RGB (default), 1 = grey")
     p.add_argument("--seed", type=int, default=0)
@@ -61,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--k", type=int, default=10)
     p.add_argument("--catalog", help="catalogue folder (default: the model's own data)")
     p.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE")
-    p.add_argument("--store", choices=["memory"], default="memory")
+    p.add_argument(
+        "--store", choices=["memory", "mongo"], default="memory",
+        help="memory (default) or mongo (vectors written by `recsys-nb index`)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list of {id, score, ...}")
     p.set_defaults(run=_recommend)
 
@@ -74,6 +81,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baselines", dest="baselines", action="store_false")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("index", help="embed a catalogue and write it to MongoDB (resumable)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--catalog", help="catalogue folder (default: the model's own data)")
+    p.add_argument("--batch-size", type=int, default=2000)
+    p.add_argument("--replace", action="store_true", help="delete the model's vectors first")
+    p.set_defaults(run=_index)
+
+    p = sub.add_parser("db", help="the local mongod (start|stop|status) and the vector index")
+    dbsub = p.add_subparsers(required=True, metavar="ACTION")
+    for action, text in (("start", "start (or reuse) the local mongod under data/mongo/"),
+                         ("stop", "stop the local mongod"),
+                         ("status", "is it running, where (exit status 1 if not)")):
+        q = dbsub.add_parser(action, help=text)
+        q.add_argument("--dir", help="data folder (default: $RECSYS_NB_MONGO_DIR or data/mongo)")
+        q.set_defaults(run=_db, action=action)
+    q = dbsub.add_parser("create-index", help="create the Atlas Vector Search index, wait for it")
+    q.add_argument("--model", help="model folder or id (its latent size sizes the index)")
+    q.add_argument("--dim", type=int, help="latent size, instead of --model")
+    q.add_argument("--quantization", choices=["none", "scalar", "binary"], default="none")
+    q.add_argument("--timeout", type=float, default=600.0, help="seconds to wait until queryable")
+    q.add_argument("--no-wait", dest="wait", action="store_false")
+    q.set_defaults(run=_db, action="create-index", dir=None)
 
     p = sub.add_parser("info", help="what a model folder holds, or where data and models are")
     p.add_argument("--model")
@@ -109,7 +139,8 @@ def _embed(args) -> int:
     from .embed import EMBEDDINGS_FILE, embed_catalog
 
     result = embed_catalog(args.model, args.catalog)
-    print(f"{len(result.ids)} items x {result.vectors.shape[1]} dims -> {args.model}/{EMBEDDINGS_FILE}")
+    dims = result.vectors.shape[1]
+    print(f"{len(result.ids)} items x {dims} dims -> {args.model}/{EMBEDDINGS_FILE}")
     return 0
 
 
@@ -124,9 +155,14 @@ def _parse_filters(pairs) -> dict:
 
 
 def _recommend(args) -> int:
-    from .recommend import MemoryStore
+    if args.store == "mongo":
+        from .store import MongoStore
 
-    store = MemoryStore.from_model(args.model, args.catalog)
+        store = MongoStore.from_model(args.model, args.catalog)
+    else:
+        from .recommend import MemoryStore
+
+        store = MemoryStore.from_model(args.model, args.catalog)
     table = store.recommend(
         args.id, image=args.image, k=args.k, filters=_parse_filters(args.filter)
     )
@@ -136,6 +172,60 @@ def _recommend(args) -> int:
     else:
         columns = [c for c in TABLE_COLUMNS if c in table.columns]
         print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _index(args) -> int:
+    from .store import MongoStore
+
+    with MongoStore() as store:
+        r = store.index(args.model, args.catalog, batch_size=args.batch_size, replace=args.replace)
+        print(
+            f"indexed {r['n_items']} items of model {r['model_id']} into {store.location} "
+            f"database {r['database']!r}: {r['written']} written, {r['skipped']} already "
+            f"there, {r['stored']} stored ({r['seconds']:.1f} s)"
+        )
+    return 0
+
+
+def _db(args) -> int:
+    import os
+
+    from .mongod import URI_ENV, LocalMongo, redact_uri
+
+    remote = os.environ.get(URI_ENV)
+    if args.action == "create-index":
+        from .store import MongoStore
+
+        with MongoStore() as store:
+            if args.model:
+                store.use(args.model)
+            name = store.create_vector_index(
+                args.dim, quantization=args.quantization, wait=args.wait, timeout=args.timeout
+            )
+            print(f"vector search index {name} {'queryable' if args.wait else 'building'}")
+        return 0
+    if remote:
+        print(f"${URI_ENV} is set: using {redact_uri(remote)}; no local mongod is managed")
+        return 0
+    server = LocalMongo(args.dir)
+    if args.action == "start":
+        server.start()
+        s = server.status()
+        print(f"mongod running: pid {s['pid']}, {s['uri']}, data {s['dbpath']}")
+        return 0
+    if args.action == "stop":
+        print("mongod stopped" if server.stop() else f"no mongod was running over {server.root}")
+        return 0
+    s = server.status()
+    if not s["running"]:
+        print(f"mongod not running (data {s['dbpath']})")
+        return 1
+    print(
+        f"mongod running: pid {s['pid']}, {s['uri']}, "
+        f"{'answering' if s['answering'] else 'NOT answering'}, data {s['dbpath']}, "
+        f"log {s['log']}, since {s['started_at']}"
+    )
     return 0
 
 

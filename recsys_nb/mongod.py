@@ -399,6 +399,7 @@ class LocalMongo:
             return
         # it exited or did not answer in time
         new_log = self._log_since(mark)
+        code = self._proc.poll()
         try:
             stderr = (self.root / "mongod.stderr").read_text(errors="replace").strip()[-2000:]
         except OSError:
@@ -407,12 +408,11 @@ class LocalMongo:
         self._clear_state()
         if "Address already in use" in new_log or "Address already in use" in stderr:
             raise _PortTaken(f"port {port} in use")
-        if self._proc.returncode is not None and re.search(
+        if code is not None and re.search(
             r"--repair|WT_TRY_SALVAGE|WT_PANIC", new_log
         ):
             raise _NeedsRepair()
         tail = "\n".join(new_log.splitlines()[-LOG_TAIL_LINES:]) or self.log_tail()
-        code = self._proc.returncode
         what = (
             f"exited with status {code}" if code is not None
             else f"did not answer in {timeout:g} s"
@@ -435,9 +435,10 @@ class LocalMongo:
         deadline = time.monotonic() + timeout
         uri = self.uri_for(port)
         while time.monotonic() < deadline:
-            if started and self._proc is not None and self._proc.poll() is not None:
-                return False
-            if not pid_alive(pid):
+            if started and self._proc is not None:
+                if self._proc.poll() is not None:  # exited (and reaped, keeping its status)
+                    return False
+            elif not pid_alive(pid):
                 return False
             if _ping(uri, 300):
                 return True

@@ -197,7 +197,8 @@ def check_vectors(ids, vectors, dim: int) -> np.ndarray:
     rows64 = np.asarray(rows, dtype=np.float64)
     bad = ~np.all(np.isfinite(rows64), axis=1)
     # finite doubles that overflow float32 become infinite when stored
-    bad |= ~np.all(np.isfinite(rows64.astype(np.float32)), axis=1)
+    with np.errstate(over="ignore"):
+        bad |= ~np.all(np.isfinite(rows64.astype(np.float32)), axis=1)
     if bad.any():
         where = np.nonzero(bad)[0]
         first = where[0]
