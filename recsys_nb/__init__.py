@@ -36,6 +36,7 @@ __all__ = [
     "LocalMongo",
     "MemoryStore",
     "MongoStore",
+    "RecommenderWidget",
     "RecsysError",
     "TrainedModel",
     "build_autoencoder",
@@ -57,3 +58,12 @@ __all__ = [
     "top_k",
     "train",
 ]
+
+
+def __getattr__(name):
+    # The notebook widget imports anywidget/ipywidgets: load it only when asked for.
+    if name == "RecommenderWidget":
+        from .widget import RecommenderWidget
+
+        return RecommenderWidget
+    raise AttributeError(f"module 'recsys_nb' has no attribute {name!r}")

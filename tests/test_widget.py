@@ -1,0 +1,254 @@
+"""RecommenderWidget: the Python half of the contract, answered by a real MemoryStore.
+
+Messages are fed in exactly as the kernel delivers them from the front end
+(``Widget._handle_msg``) and everything the widget sends is read back from a
+recording comm, so trait updates and custom replies are checked as JS sees them.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from ipywidgets.widgets.widget import _remove_buffers
+from PIL import Image
+
+import recsys_nb
+from recsys_nb import widget as widget_module
+from recsys_nb.errors import RecsysError
+from recsys_nb.widget import RecommenderWidget, bundle_paths
+
+
+class RecordingComm:
+    """Stands in for the kernel comm: keeps every message the widget sends."""
+
+    kernel = "recording"
+    comm_id = "test-comm"
+
+    def __init__(self):
+        self.sent: list[tuple[dict, list]] = []
+
+    def send(self, data=None, buffers=None, **_):
+        self.sent.append((data, [bytes(b) for b in (buffers or [])]))
+
+    def on_msg(self, *_):
+        pass
+
+    def close(self, *_, **__):
+        pass
+
+    def customs(self) -> list[tuple[dict, list]]:
+        return [(d["content"], b) for d, b in self.sent if d["method"] == "custom"]
+
+    def updates(self) -> list[dict]:
+        return [d["state"] for d, _ in self.sent if d["method"] == "update"]
+
+
+@pytest.fixture(scope="module")
+def store(tiny_product_model, small_catalog):
+    return recsys_nb.MemoryStore.from_model(tiny_product_model, small_catalog)
+
+
+@pytest.fixture
+def comm():
+    return RecordingComm()
+
+
+@pytest.fixture
+def widget(store, comm):
+    bundle_paths()  # fail early, with the build command, if the bundle is missing
+    w = RecommenderWidget(store=store)
+    w.comm = comm
+    return w
+
+
+def from_js(w, content, buffers=()):
+    """Deliver a custom message as the kernel does; return the reply and its buffers."""
+    before = len(w.comm.customs())
+    w._handle_msg(
+        {"content": {"data": {"method": "custom", "content": content}}, "buffers": list(buffers)}
+    )
+    replies = w.comm.customs()[before:]
+    assert len(replies) == 1, replies
+    reply, buffers = replies[0]
+    assert reply["uuid"] == content.get("uuid")
+    return reply, buffers
+
+
+def assert_thumbnails(items, buffers):
+    for item in items:
+        data = buffers[item["thumb"]]
+        assert item["mime"] == "image/jpeg" and data[:3] == b"\xff\xd8\xff"
+        assert Image.open(io.BytesIO(data)).size == (60, 80)
+
+
+def test_state_is_plain_json_without_binary(widget):
+    state, buffer_paths, buffers = _remove_buffers(widget.get_state())
+    assert buffers == [] and buffer_paths == []
+    assert state["selected"] is None and state["recommendations"] == []
+    assert state["k"] == 10 and state["page_size"] == 24
+    assert {"gender", "masterCategory", "articleType", "baseColour"} <= set(state["facets"])
+    assert "Women" in state["facets"]["gender"]
+    assert "export{" in state["_esm"].replace(" ", "") and ".rnb-root" in state["_css"]
+
+
+def test_page_request_sends_only_the_page_with_binary_thumbnails(widget, store):
+    reply, buffers = from_js(
+        widget,
+        {"kind": "page", "uuid": "p1", "search": "", "filters": {}, "offset": 24, "limit": 12},
+    )
+    assert reply["ok"] and reply["total"] == len(store) and reply["offset"] == 24
+    assert [i["id"] for i in reply["items"]] == store.ids[24:36].tolist()
+    assert len(buffers) == 12 and [i["thumb"] for i in reply["items"]] == list(range(12))
+    assert_thumbnails(reply["items"], buffers)
+    first = reply["items"][0]
+    row = store.meta.loc[first["id"]]
+    assert first["name"] == row["productDisplayName"]
+    assert first["labels"]["articleType"] == row["articleType"]
+    assert "base64" not in str(reply) and "image_path" not in str(reply)
+
+
+def test_page_search_and_filters(widget, store):
+    meta = store.meta
+    reply, _ = from_js(
+        widget,
+        {"kind": "page", "uuid": "p2", "search": "SHIRT", "filters": {"gender": ["Men"]},
+         "offset": 0, "limit": 200},
+    )
+    expected = meta[
+        meta["productDisplayName"].str.lower().str.contains("shirt") & (meta["gender"] == "Men")
+    ].index.tolist()
+    assert expected and [i["id"] for i in reply["items"]] == expected[:200]
+    assert reply["total"] == len(expected)
+    item_id = int(store.ids[7])
+    reply, _ = from_js(
+        widget,
+        {"kind": "page", "uuid": "p3", "search": str(item_id), "filters": {}, "offset": 0,
+         "limit": 5},
+    )
+    assert item_id in [i["id"] for i in reply["items"]]
+
+
+def test_click_request_sets_traits_and_replies_before_the_state(widget, store, comm):
+    item_id = int(store.ids[2])
+    seen = []
+    widget.observe(lambda change: seen.append(change["new"]), "selected")
+    before = len(comm.sent)
+    reply, buffers = from_js(widget, {"kind": "recommend", "uuid": "r1", "item_id": item_id})
+
+    expected = store.recommend(item_id, k=10)
+    assert reply["ok"] and reply["selected"] == item_id and reply["query"]["id"] == item_id
+    assert [i["id"] for i in reply["items"]] == expected["id"].tolist()
+    np.testing.assert_allclose([i["score"] for i in reply["items"]], expected["score"], rtol=1e-6)
+    assert [i["rank"] for i in reply["items"]] == list(range(1, 11))
+    assert len(buffers) == 11
+    assert_thumbnails([reply["query"], *reply["items"]], buffers)
+
+    assert widget.selected == item_id and seen == [item_id]
+    assert [r["id"] for r in widget.recommendations] == expected["id"].tolist()
+    assert widget.table()["id"].tolist() == expected["id"].tolist()
+    methods = [d["method"] for d, _ in comm.sent[before:]]
+    assert methods == ["custom", "update"], "reply first, then one state update"
+    state = comm.updates()[-1]
+    assert state["selected"] == item_id and len(state["recommendations"]) == 10
+
+
+def test_setting_selected_from_python_recomputes(widget, store, comm):
+    item_id = int(store.ids[5])
+    widget.selected = item_id
+    assert [r["id"] for r in widget.recommendations] == store.recommend(item_id)["id"].tolist()
+    assert comm.updates()[-1]["recommendations"] == widget.recommendations
+    widget.k = 3
+    assert len(widget.recommendations) == 3
+    widget.filters = {"gender": ["Women"]}
+    ids = [r["id"] for r in widget.recommendations]
+    assert ids == store.recommend(item_id, k=3, filters={"gender": "Women"})["id"].tolist()
+    assert set(store.meta.loc[ids, "gender"]) == {"Women"}
+    widget.selected = None
+    assert widget.recommendations == []
+
+
+def test_items_request_for_ids_python_set(widget, store):
+    widget.recommendations = [{"id": int(store.ids[9]), "score": 0.5}]
+    assert widget.recommendations == [{"id": int(store.ids[9]), "score": 0.5, "rank": 1}]
+    ids = [int(store.ids[9]), int(store.ids[10]), 123456789]
+    reply, buffers = from_js(widget, {"kind": "items", "uuid": "i1", "ids": ids})
+    assert [i["id"] for i in reply["items"]] == ids[:2]
+    assert len(buffers) == 2
+
+
+def test_image_request_recommends_for_a_new_product(widget, store, small_catalog):
+    item_id = int(store.ids[2])
+    data = (small_catalog / "images" / f"{item_id}.jpg").read_bytes()
+    widget.selected = int(store.ids[0])
+    reply, buffers = from_js(
+        widget,
+        {"kind": "recommend", "uuid": "u1", "image": {"name": "x.jpg", "type": "image/jpeg"}},
+        [memoryview(data)],
+    )
+    expected = store.recommend(image=small_catalog / "images" / f"{item_id}.jpg", k=10)
+    assert reply["ok"] and reply["query"] is None and reply["selected"] is None
+    assert [i["id"] for i in reply["items"]] == expected["id"].tolist()
+    assert reply["items"][0]["id"] == item_id  # the catalogue item itself comes first
+    assert reply["items"][0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert widget.selected is None and widget.query_image == data
+    assert widget.recommendations[0]["id"] == item_id
+    widget.k = 4  # a setting change recomputes for the image query too
+    assert [r["id"] for r in widget.recommendations] == expected["id"].tolist()[:4]
+
+
+def test_errors_come_back_as_replies(widget, comm):
+    reply, _ = from_js(widget, {"kind": "recommend", "uuid": "e1", "item_id": 123456789})
+    assert not reply["ok"] and "unknown product id 123456789" in reply["error"]
+    assert widget.error == reply["error"]
+    reply, _ = from_js(
+        widget,
+        {"kind": "recommend", "uuid": "e2", "image": {"name": "a.txt", "type": "text/plain"}},
+        [b"not an image"],
+    )
+    assert not reply["ok"] and "not an image file" in reply["error"]
+    reply, _ = from_js(widget, {"kind": "page", "uuid": "e3", "filters": {"colour": ["Red"]}})
+    assert not reply["ok"] and "cannot filter on 'colour'" in reply["error"]
+    n = len(comm.sent)
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": {"kind": "nope"}}}})
+    assert len(comm.sent) == n  # unknown kinds are ignored
+
+
+def test_trait_validation(widget):
+    with pytest.raises(Exception, match="unknown product id"):
+        widget.selected = 123456789
+    with pytest.raises(Exception, match="k must be between"):
+        widget.k = 0
+    with pytest.raises(Exception, match="cannot filter on"):
+        widget.filters = {"nope": ["x"]}
+
+
+def test_constructor(store, tiny_product_model, small_catalog):
+    with pytest.raises(TypeError, match="unexpected argument"):
+        RecommenderWidget(store=store, colour="red")
+    with pytest.raises(RecsysError, match="model folder"):
+        RecommenderWidget()
+    w = RecommenderWidget(tiny_product_model.path, small_catalog, selected=int(store.ids[1]), k=5)
+    assert [r["id"] for r in w.recommendations] == store.recommend(store.ids[1], k=5)["id"].tolist()
+
+
+def test_any_store_with_recommend_and_meta_plugs_in(store):
+    class OtherStore:  # e.g. the MongoDB store: a recommend() and a meta table
+        meta = store.meta
+
+        def recommend(self, item_id=None, *, vector=None, image=None, k=10, filters=None):
+            return store.recommend(item_id, vector=vector, image=image, k=k, filters=filters)
+
+    w = RecommenderWidget(store=OtherStore(), selected=int(store.ids[3]))
+    assert len(w.recommendations) == 10
+
+
+def test_missing_bundle_says_how_to_build(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(widget_module, "STATIC_DIR", tmp_path)
+    with pytest.raises(RecsysError, match=r"not built .*npm ci && npm run build"):
+        RecommenderWidget(store=store)
+
+
+def test_exported_from_package():
+    assert recsys_nb.RecommenderWidget is RecommenderWidget
