@@ -16,7 +16,7 @@ export class FakeModel {
   private handlers = new Map<string, Set<Handler>>();
 
   constructor(
-    public reply: (model: FakeModel, content: any, buffers: ArrayBuffer[]) => void,
+    public reply: (model: FakeModel, content: any, buffers?: ArrayBuffer[]) => void,
     state: Partial<WidgetModel> = {},
   ) {
     this.state = {
@@ -95,7 +95,7 @@ export function wire(items: ReturnType<typeof catalogue>): { items: WireItem[]; 
 export function fakePython(n = 60) {
   const all = catalogue(n);
   const byId = new Map(all.map((it) => [it.id, it]));
-  return (m: FakeModel, c: any) => {
+  return (m: FakeModel, c: any, _buffers?: ArrayBuffer[]) => {
     if (c.kind === "page") {
       const hits = all.filter((it) => it.name.toLowerCase().includes((c.search ?? "").toLowerCase()));
       const page = hits.slice(c.offset, c.offset + c.limit);
@@ -110,7 +110,7 @@ export function fakePython(n = 60) {
       const start = query ? query.id - 100 + 1 : 0;
       const recs = all.slice(start, start + m.state.k);
       const { items, buffers } = wire(query ? [query, ...recs] : recs);
-      const [q, ...rest] = query ? items : [null, ...items];
+      const [q, ...rest] = (query ? items : [null, ...items]) as WireItem[];
       const scored = rest.map((it, i) => ({ ...it, score: 1 - i / 100, rank: i + 1 }));
       m.emitCustom({ kind: "recommend", uuid: c.uuid, ok: true, selected: query?.id ?? null, query: q, items: scored }, buffers);
       m.set("selected", query?.id ?? null);
