@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from .data import Dataset, image_from_array, load_catalog, load_fashion_mnist, load_image
 from .errors import RecsysError
@@ -54,10 +55,31 @@ def embed(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     return l2_normalize(vectors)
 
 
+MAX_UPSCALE = 4  # a smaller picture carries too little detail for the model
+
+
 def prepare_image(model, image) -> np.ndarray:
-    """A file path or an array, preprocessed as the model's training images: (H, W, C) float32."""
+    """A file path or an array, preprocessed as the model's training images: (H, W, C) float32.
+
+    Any size is padded (white) to the model's aspect ratio and resized, but a picture
+    more than 4 times smaller than the model's input is refused.
+    """
     model = load_model(model)
     height, width, channels = model.input_shape
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as probe:
+                w, h = probe.size
+        except (OSError, ValueError) as exc:
+            raise RecsysError(f"cannot read image {image}: {exc}") from exc
+    else:
+        h, w = np.asarray(image).shape[:2]
+    if h * MAX_UPSCALE < height or w * MAX_UPSCALE < width:
+        raise RecsysError(
+            f"image size {h}x{w} does not fit the model {model.name!r}: its input is "
+            f"{height}x{width}, so use a picture of at least {-(-height // MAX_UPSCALE)}x"
+            f"{-(-width // MAX_UPSCALE)} pixels (height x width)"
+        )
     if isinstance(image, (str, Path)):
         pixels = load_image(image, (height, width), channels)
     else:

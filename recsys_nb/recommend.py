@@ -94,7 +94,7 @@ class MemoryStore:
             return int(self._position[type(self.ids[0])(item_id)])
         except (KeyError, ValueError, TypeError):
             raise RecsysError(
-                f"unknown id {item_id!r}: not in this catalogue ({len(self)} items, "
+                f"unknown id {item_id}: not in this catalogue ({len(self)} items, "
                 f"ids such as {', '.join(map(str, self.ids[:3]))})"
             ) from None
 

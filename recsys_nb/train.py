@@ -76,6 +76,7 @@ def train(
     resume: bool = True,
     verbose="auto",
     data: Dataset | None = None,
+    callbacks: list | None = None,
 ) -> TrainedModel:
     """Train an autoencoder and save it as ``models/<name>/model.keras`` + ``meta.json``.
 
@@ -83,7 +84,8 @@ def train(
     catalogue folder; ``data`` passes an already loaded :class:`Dataset` instead. The
     validation split is made by id (:func:`recsys_nb.data.is_validation`), so the
     same items stay out of training in every run. With ``resume`` an interrupted run
-    of the same name continues from its last epoch.
+    of the same name continues from its last epoch. Extra Keras ``callbacks`` (a live
+    plot in a notebook, say) run after the project's own.
     """
     quick = quick_mode(quick)
     is_mnist = dataset == "fashion-mnist"
@@ -136,6 +138,7 @@ def train(
         ),
         keras.callbacks.ModelCheckpoint(folder / "checkpoint.keras"),
         _TrainingState(folder, history, config),
+        *(callbacks or []),
     ]
     started = dt.datetime.now(dt.timezone.utc)
     autoencoder.fit(
@@ -167,6 +170,7 @@ def train(
         "loss": loss,
         "optimizer": {"name": "adam", "learning_rate": learning_rate},
         "batch_size": batch_size,
+        "requested_epochs": epochs,
         "epochs": len(history["loss"]),
         "best_epoch": best + 1,
         "train_loss": history["loss"][best],

@@ -1,0 +1,97 @@
+"""``make demo``: train the two reference models, embed, evaluate, and print what was made.
+
+``python -m recsys_nb.demo [--quick] [--retrain]``. A model already trained with the
+same settings is reused, so a second run only embeds and evaluates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .errors import RecsysError
+
+# The reference models: what `make demo` leaves in models/<name>.
+REFERENCE = {
+    "fashion-mnist": {"dataset": "fashion-mnist", "epochs": 12},
+    "products": {"dataset": "products", "epochs": 20},
+}
+EXAMPLE_QUERIES = {"products": 21379, "fashion-mnist": 0}
+RAW_BASELINE = {"products": "raw_rgb", "fashion-mnist": "raw_grey"}
+
+
+def _up_to_date(name: str, spec: dict, quick: bool) -> bool:
+    from .model import load_model
+    from .train import model_dir
+
+    try:
+        meta = load_model(model_dir(name)).meta
+    except RecsysError:
+        return False
+    return meta.get("quick") == quick and (quick or meta.get("requested_epochs") == spec["epochs"])
+
+
+def run(quick: bool = False, retrain: bool = False) -> int:
+    from .cli import format_results
+    from .evaluate import evaluate
+    from .recommend import MemoryStore
+    from .train import model_dir, train
+
+    started = time.time()
+    summary = []
+    for name, spec in REFERENCE.items():
+        print(f"\n=== {name}: training ===", flush=True)
+        if not retrain and _up_to_date(name, spec, quick):
+            print(f"{model_dir(name)} is up to date (use --retrain to train again)")
+        else:
+            train(spec["dataset"], name, epochs=None if quick else spec["epochs"], quick=quick, verbose=2)
+        store = MemoryStore.from_model(model_dir(name))
+        report = evaluate(store.model, limit=2000 if quick else None)
+        summary.append((name, store, report))
+
+    print("\n=== what the demo made ===")
+    for name, store, report in summary:
+        m = store.model.meta
+        raw = RAW_BASELINE[name]
+        first_label = next(iter(report["results"]["model"]["precision"]))
+        p_model = report["results"]["model"]["precision"][first_label]
+        p_raw = report["results"][raw]["precision"][first_label]
+        print(
+            f"\n{store.model.path}  ({m['n_train']} train / {m['n_val']} val images, "
+            f"{m['epochs']} epochs, train loss {m['train_loss']:.4f}, val loss {m['val_loss']:.4f}, "
+            f"{m['train_seconds']:.0f} s)"
+        )
+        print(f"{len(store)} items embedded; {first_label} P@{report['k']}: model {p_model:.3f} "
+              f"vs raw pixels ({raw}) {p_raw:.3f} on {report['n_items']} unseen items")
+        print(format_results(report))
+        query = EXAMPLE_QUERIES[name]
+        recs = store.recommend(query, k=5).rename(columns={"productDisplayName": "name"})
+        described = store.meta.loc[query]
+        label = described.get("productDisplayName", described.get("label"))
+        print(f"products like {query} ({label}):")
+        cols = [c for c in ("rank", "id", "score", "articleType", "baseColour", "name", "label")
+                if c in recs.columns]
+        print(recs[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\ndemo finished in {time.time() - started:.0f} s")
+    print("next: `make lab` opens the notebooks in JupyterLab; "
+          "`.venv/bin/recsys-nb recommend --model models/products --id 21379 -k 10`")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recsys_nb.demo", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small subsets, 2 epochs")
+    parser.add_argument("--retrain", action="store_true", help="train even if models exist")
+    args = parser.parse_args(argv)
+    from .train import quick_mode
+
+    try:
+        return run(quick=quick_mode(args.quick or None), retrain=args.retrain)
+    except RecsysError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Stages 2-3: the autoencoder, its backend, saving, and training."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import recsys_nb
+from recsys_nb.embed import embed
+
+
+def test_keras_runs_on_jax():
+    assert keras.backend.backend() == "jax"
+
+
+def test_other_backend_already_imported_is_a_clear_error():
+    code = (
+        "import os; os.environ['KERAS_BACKEND'] = 'numpy'; import keras\n"
+        "try:\n    import recsys_nb\nexcept Exception as e:\n    print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "RecsysError" in out.stdout and "'numpy' backend" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "shape, filters, params",
+    [((28, 28, 1), (32, 64), 278_369), ((64, 48, 3), (32, 64, 128), None)],
+)
+def test_symmetric_autoencoder_shapes(shape, filters, params):
+    model = recsys_nb.build_autoencoder(shape, latent_dim=32, filters=filters)
+    x = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
+    assert model.predict(x, verbose=0).shape == (2, *shape)
+    encoder = model.get_layer("encoder")
+    assert encoder.predict(x, verbose=0).shape == (2, 32)
+    if params is not None:  # the reference 28x28 model of the speed issue
+        assert model.count_params() == params
+
+
+def test_parameters_latent_channels_loss():
+    model = recsys_nb.build_autoencoder((32, 24, 1), latent_dim=8, filters=(4, 8), loss="mse")
+    assert model.get_layer("encoder").output.shape[-1] == 8
+    assert model.loss == "mean_squared_error"
+    with pytest.raises(recsys_nb.RecsysError, match="divisible"):
+        recsys_nb.build_autoencoder((30, 30, 1), filters=(8, 16))
+    with pytest.raises(recsys_nb.RecsysError, match="unknown loss"):
+        recsys_nb.build_autoencoder((28, 28, 1), loss="hinge")
+
+
+def test_training_lowers_the_loss_and_writes_meta(tiny_product_model):
+    meta = tiny_product_model.meta
+    history = meta["history"]
+    assert len(history["loss"]) == 2
+    assert history["loss"][1] < history["loss"][0]
+    assert history["val_loss"][1] < history["val_loss"][0]
+    on_disk = json.loads((tiny_product_model.path / "meta.json").read_text())
+    for key in ("dataset", "input_shape", "preprocessing", "latent_dim", "loss", "epochs",
+                "train_loss", "val_loss", "versions", "git_commit", "trained_at", "model_id"):
+        assert key in on_disk, key
+    assert on_disk["input_shape"] == [32, 24, 3] and on_disk["versions"]["backend"] == "jax"
+    assert not (tiny_product_model.path / "checkpoint.keras").exists()
+
+
+def test_save_load_round_trip_gives_identical_embeddings(tiny_product_model, small_catalog):
+    images = recsys_nb.load_catalog(small_catalog, size=(32, 24)).images[:50]
+    before = embed(tiny_product_model, images)
+    loaded = recsys_nb.load_model(tiny_product_model.path)
+    after = embed(loaded, images)
+    np.testing.assert_array_equal(before, after)
+    assert loaded.latent_dim == 16 and loaded.encoder.name == "encoder"
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Stands for a killed process: stops training after ``epochs`` epochs."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+def test_resume_continues_from_the_checkpoint(small_catalog, tmp_path):
+    data = recsys_nb.load_catalog(small_catalog, size=(32, 24))
+    common = dict(data=data, name=str(tmp_path / "m"), epochs=3, batch_size=64, filters=(4, 8),
+                  latent_dim=8, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        recsys_nb.train(callbacks=[InterruptAfter(1)], **common)
+    state = json.loads((tmp_path / "m" / "checkpoint.json").read_text())
+    assert state["epoch"] == 1 and not (tmp_path / "m" / "model.keras").exists()
+    resumed = recsys_nb.train(**common)
+    history = resumed.meta["history"]["loss"]
+    assert len(history) == 3 and history[0] == state["history"]["loss"][0]
+    assert not (tmp_path / "m" / "checkpoint.json").exists()
+
+
+def test_not_a_model_folder(tmp_path):
+    with pytest.raises(recsys_nb.RecsysError, match="not a model folder"):
+        recsys_nb.load_model(tmp_path)
