@@ -341,14 +341,21 @@ class LocalMongo:
             return
         fd = os.open(self.lock_file, os.O_RDWR)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                owner = self.lock_file.read_text().strip() or "?"
-                raise RecsysError(
-                    f"another mongod (pid {owner}) holds {self.lock_file}; stop it first "
-                    f"(kill {owner}) or use another folder (${DIR_ENV})"
-                ) from None
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    owner = self.lock_file.read_text().strip() or "?"
+                    # a killed mongod is a zombie while its other threads exit: wait for it
+                    dying = not (owner.isdigit() and pid_alive(int(owner)))
+                    if not dying or time.monotonic() > deadline:
+                        raise RecsysError(
+                            f"another mongod (pid {owner}) holds {self.lock_file}; stop it "
+                            f"first (kill {owner}) or use another folder (${DIR_ENV})"
+                        ) from None
+                    time.sleep(0.05)
             log.warning("mongod over %s was not shut down cleanly; recovering", self.db_dir)
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -476,6 +483,9 @@ class LocalMongo:
                 os.kill(pid, signal.SIGKILL)
             while pid_alive(pid):
                 time.sleep(0.05)
+        if self._proc is not None and self._proc.pid == pid:
+            with contextlib.suppress(Exception):
+                self._proc.wait(timeout)  # every thread gone, the lock file released
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the server by its pid (SIGTERM, a clean shutdown); False if none was running."""
@@ -498,6 +508,8 @@ class LocalMongo:
         if pid is None:
             return None
         os.kill(pid, signal.SIGKILL)
+        if self._proc is not None and self._proc.pid == pid:
+            self._proc.wait()  # returns once every thread has exited
         while pid_alive(pid):
             time.sleep(0.02)
         return pid
@@ -549,4 +561,8 @@ def resolve_uri(uri: str | None = None, *, start: bool = True, dbpath=None) -> s
                 f"or set ${URI_ENV}"
             )
         server.start()
+        log.warning(
+            "started a local mongod (pid %s, data %s); it keeps running: `recsys-nb db stop`",
+            server.pid, server.root,
+        )
     return server.uri

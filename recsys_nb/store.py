@@ -683,7 +683,9 @@ class MongoStore:
         """The model's ids, unit vectors and labels, read once and cached until a write."""
         model_id = self._require_model()
         with self._errors(f"reading the vectors of {model_id}"):
-            doc = self.models.find_one({"_id": model_id}, {"version": 1, "latent_dim": 1})
+            doc = self.models.find_one(
+                {"_id": model_id}, {"version": 1, "latent_dim": 1, "catalog": 1}
+            )
             if doc is None:
                 raise RecsysError(
                     f"model {model_id} is not in database {self.database_name!r}: run "
@@ -711,6 +713,7 @@ class MongoStore:
         labels = pd.DataFrame.from_records(docs, index=pd.Index(ids, name="id"))
         cached = {
             "version": version,
+            "catalog": doc.get("catalog"),
             "ids": ids,
             "vectors": l2_normalize(vectors),
             "labels": labels,
@@ -906,14 +909,15 @@ class MongoStore:
             query = _check_vector(vector, data["vectors"].shape[1])
         idx, scores = top_k(query, data["vectors"], k, exclude, self._mask(data["labels"], filters))
         found = np.isfinite(scores[0])
-        return self._table(list(data["ids"][idx[0][found]]), scores[0][found])
+        return self._table(list(data["ids"][idx[0][found]]), scores[0][found], data["catalog"])
 
-    def _table(self, ids: list, scores: np.ndarray) -> pd.DataFrame:
+    def _table(self, ids: list, scores: np.ndarray, catalog=False) -> pd.DataFrame:
         ids_arr = np.asarray([_plain(i) for i in ids]) if len(ids) else np.asarray([], np.int64)
         table = pd.DataFrame(
             {"rank": np.arange(1, len(ids) + 1), "id": ids_arr, "score": scores.astype(np.float32)}
         )
-        catalog = (self.model_doc() or {}).get("catalog")
+        if catalog is False:
+            catalog = (self.model_doc() or {}).get("catalog")
         with self._errors("reading the items"):
             docs = list(
                 self.items.find(
