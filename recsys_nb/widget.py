@@ -102,7 +102,8 @@ class RecommenderWidget(anywidget.AnyWidget):
     ``RecommenderWidget(model="models/products", catalog=folder)`` builds a
     :class:`~recsys_nb.MemoryStore`; ``RecommenderWidget(store=store)`` uses any object
     with the same ``recommend(item_id=None, *, vector=None, image=None, k, filters)``
-    method and a ``meta`` table indexed by id (or pass ``meta=``). ``thumbnails`` is an
+    method and a ``meta`` table indexed by id; for a store without one (the MongoDB
+    store) pass ``catalog=folder`` (its styles.csv is read) or ``meta=``. ``thumbnails`` is an
     optional ``id -> (bytes, mime) | None``; by default the ``image_path`` column of the
     metadata is read, else ``images`` (an array aligned with ``meta``) is encoded as PNG.
     """
@@ -149,8 +150,10 @@ class RecommenderWidget(anywidget.AnyWidget):
             from .recommend import MemoryStore
 
             store = MemoryStore.from_model(model, catalog)
-        elif model is not None or catalog is not None:
-            raise RecsysError("give either model/catalog or store, not both")
+        elif model is not None:
+            raise RecsysError("give either model (and catalog) or store, not both")
+        elif meta is None and catalog is not None:
+            meta = _read_catalog_table(catalog)
         if not callable(getattr(store, "recommend", None)):
             raise RecsysError(f"{type(store).__name__} has no recommend() method")
         self.store = store
@@ -410,6 +413,19 @@ def _catalog_meta(store, meta) -> pd.DataFrame:
     ids = getattr(store, "ids", None)
     if ids is not None and len(meta.columns) == 0 and len(meta) == 0:
         meta = pd.DataFrame(index=pd.Index(ids, name="id"))
+    return meta
+
+
+def _read_catalog_table(folder) -> pd.DataFrame:
+    """A catalogue folder's styles.csv indexed by id, with image paths (no decoding)."""
+    folder = Path(folder)
+    try:
+        meta = pd.read_csv(folder / "styles.csv", keep_default_na=False, na_values=[])
+    except (OSError, ValueError) as exc:
+        table = folder / "styles.csv"
+        raise RecsysError(f"cannot read the catalogue table {table}: {exc}") from exc
+    meta = meta.set_index("id")
+    meta["image_path"] = [str(folder / "images" / f"{i}.jpg") for i in meta.index]
     return meta
 
 

@@ -244,6 +244,20 @@ def test_any_store_with_recommend_and_meta_plugs_in(store):
     assert len(w.recommendations) == 10
 
 
+def test_store_without_meta_takes_the_catalogue_table(store, small_catalog, comm):
+    class NoMeta:  # like MongoStore: recommend() only
+        def recommend(self, item_id=None, *, vector=None, image=None, k=10, filters=None):
+            return store.recommend(item_id, vector=vector, image=image, k=k, filters=filters)
+
+    with pytest.raises(RecsysError, match="needs the catalogue's metadata"):
+        RecommenderWidget(store=NoMeta())
+    w = RecommenderWidget(store=NoMeta(), catalog=small_catalog)
+    w.comm = comm
+    reply, buffers = from_js(w, {"kind": "recommend", "uuid": "m1", "item_id": int(store.ids[4])})
+    assert [i["id"] for i in reply["items"]] == store.recommend(store.ids[4])["id"].tolist()
+    assert_thumbnails(reply["items"], buffers)
+
+
 def test_missing_bundle_says_how_to_build(store, tmp_path, monkeypatch):
     monkeypatch.setattr(widget_module, "STATIC_DIR", tmp_path)
     with pytest.raises(RecsysError, match=r"not built .*npm ci && npm run build"):
