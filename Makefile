@@ -21,7 +21,6 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -c requirements-lock.txt -e '.[dev]'
 	touch $@
 
