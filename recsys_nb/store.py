@@ -572,9 +572,10 @@ class MongoStore:
                 },
                 upsert=True,
             )
-            self._write_items(embeddings, ids, source, batch_size)
+            overwrite = not resume or replace
+            self._write_items(embeddings, ids, source, batch_size, overwrite)
             todo = np.arange(len(ids))
-            if resume and not replace:
+            if not overwrite:
                 stored = {
                     d["item_id"]
                     for d in self.embeddings.find({"model_id": model_id}, {"_id": 0, "item_id": 1})
@@ -596,7 +597,10 @@ class MongoStore:
                     }
                     for r in rows
                 ]
-                self._upsert(self.embeddings, docs, what)
+                if overwrite:
+                    self._upsert(self.embeddings, docs, what)
+                else:  # new documents: inserts are ~4x faster than upserts
+                    self._insert(self.embeddings, docs, what)
                 written += len(docs)
                 self.models.update_one({"_id": model_id}, {"$inc": {"version": 1}})
                 if on_batch is not None:
@@ -621,18 +625,50 @@ class MongoStore:
         log.info("indexed %s", result)
         return result
 
-    def _write_items(self, embeddings: Embeddings, ids: list, source: str, batch_size: int):
+    def _write_items(
+        self, embeddings: Embeddings, ids: list, source: str, batch_size: int, overwrite: bool
+    ):
+        """Insert the catalogue's items that are missing (all replaced with ``overwrite``)."""
         key = _catalog_key(source)
+        rows = range(len(ids))
+        if not overwrite:
+            stored = {d["item_id"] for d in self.items.find({"catalog": source}, {"item_id": 1})}
+            rows = [r for r in rows if ids[r] not in stored]
         meta = embeddings.meta.reindex(np.asarray(embeddings.ids))
         columns = list(meta.columns)
         records = meta.to_numpy(dtype=object)
-        for start in range(0, len(ids), batch_size):
+        what = f"writing the items of {source}"
+        for start in range(0, len(rows), batch_size):
             docs = []
-            for r in range(start, min(start + batch_size, len(ids))):
+            for r in rows[start : start + batch_size]:
                 doc = {"_id": f"{key}:{ids[r]}", "catalog": source, "item_id": ids[r]}
                 doc.update({c: _plain(v) for c, v in zip(columns, records[r], strict=True)})
                 docs.append(doc)
-            self._upsert(self.items, docs, f"writing the items of {source}")
+            if overwrite:
+                self._upsert(self.items, docs, what)
+            else:
+                self._insert(self.items, docs, what)
+
+    def _insert(self, collection, docs: list[dict], what: str) -> None:
+        """Unordered insert of new documents; one already there (same ``_id``) is kept.
+
+        ``_id`` is deterministic (model id and item id), so a document that another
+        writer inserted meanwhile holds the same vector.
+        """
+        from pymongo.errors import BulkWriteError
+
+        try:
+            collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            other = [e for e in exc.details.get("writeErrors", []) if e.get("code") != 11000]
+            if other:
+                first = other[0]
+                item = docs[first["index"]].get("item_id")
+                raise RecsysError(scrub(
+                    f"{what}: item {item} refused by MongoDB ({first.get('code')}: "
+                    f"{first.get('errmsg', '')[:300]}); {len(other)} such errors",
+                    self._uri,
+                )) from None
 
     @staticmethod
     def _label_frame(meta: pd.DataFrame, ids: list) -> list[dict]:
