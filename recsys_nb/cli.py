@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", help="catalogue folder (default: the model's own data)")
     p.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE")
     p.add_argument(
-        "--store", choices=["memory", "mongo"], default="memory",
+        "--store",
+        choices=["memory", "mongo"],
+        default="memory",
         help="memory (default) or mongo (vectors written by `recsys-nb index`)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON list of {id, score, ...}")
@@ -91,9 +93,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("db", help="the local mongod (start|stop|status) and the vector index")
     dbsub = p.add_subparsers(required=True, metavar="ACTION")
-    for action, text in (("start", "start (or reuse) the local mongod under data/mongo/"),
-                         ("stop", "stop the local mongod"),
-                         ("status", "is it running, where (exit status 1 if not)")):
+    for action, text in (
+        ("start", "start (or reuse) the local mongod under data/mongo/"),
+        ("stop", "stop the local mongod"),
+        ("status", "is it running, where (exit status 1 if not)"),
+    ):
         q = dbsub.add_parser(action, help=text)
         q.add_argument("--dir", help="data folder (default: $RECSYS_NB_MONGO_DIR or data/mongo)")
         q.set_defaults(run=_db, action=action)
@@ -250,7 +254,11 @@ def _evaluate(args) -> int:
     from .evaluate import evaluate
 
     report = evaluate(
-        args.model, args.catalog, dataset=args.dataset, k=args.k, split=args.split,
+        args.model,
+        args.catalog,
+        dataset=args.dataset,
+        k=args.k,
+        split=args.split,
         baselines=args.baselines,
     )
     if args.json:
@@ -274,8 +282,21 @@ def _info(args) -> int:
         return 0
     model = load_model(args.model)
     m = model.meta
-    keys = ("model_id", "dataset", "input_shape", "latent_dim", "filters", "loss", "epochs",
-            "train_loss", "val_loss", "n_train", "n_val", "trained_at", "git_commit")
+    keys = (
+        "model_id",
+        "dataset",
+        "input_shape",
+        "latent_dim",
+        "filters",
+        "loss",
+        "epochs",
+        "train_loss",
+        "val_loss",
+        "n_train",
+        "n_val",
+        "trained_at",
+        "git_commit",
+    )
     for key in keys:
         print(f"{key:>12}: {m.get(key)}")
     print(f"{'parameters':>12}: {model.autoencoder.count_params():,}")

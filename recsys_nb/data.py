@@ -166,9 +166,7 @@ def load_fashion_mnist(split: str = "train") -> Dataset:
 # --- image files -------------------------------------------------------------------
 
 
-def load_image(
-    path, size: tuple[int, int] = PRODUCT_IMAGE_SIZE, channels: int = 3
-) -> np.ndarray:
+def load_image(path, size: tuple[int, int] = PRODUCT_IMAGE_SIZE, channels: int = 3) -> np.ndarray:
     """One image file as uint8 (height, width, channels).
 
     Greyscale files become RGB (and colour files grey when ``channels == 1``). An
@@ -192,7 +190,9 @@ def image_from_array(array: np.ndarray, size: tuple[int, int], channels: int) ->
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
-        raise RecsysError(f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {a.shape}")
+        raise RecsysError(
+            f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {a.shape}"
+        )
     img = Image.fromarray(a).convert("RGB" if channels == 3 else "L")
     return _fit(img, size)
 
@@ -223,7 +223,9 @@ def _load_files(
             out[len(kept)] = load_image(path, size, channels)
         except RecsysError as exc:
             if not skip_bad:
-                raise RecsysError(f"{exc} (pass skip_bad=True / --skip-bad to skip such files)") from exc
+                raise RecsysError(
+                    f"{exc} (pass skip_bad=True / --skip-bad to skip such files)"
+                ) from exc
             skipped.append(str(path))
             continue
         kept.append(i)
@@ -235,7 +237,9 @@ def _load_files(
 
 
 def _cache_path(folder: Path, size, channels: int, signature: str) -> Path:
-    key = hashlib.sha1(f"{folder.resolve()}|{size}|{channels}|{signature}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{folder.resolve()}|{size}|{channels}|{signature}".encode()).hexdigest()[
+        :16
+    ]
     return REPO_ROOT / "data" / "cache" / f"{folder.name}-{size[0]}x{size[1]}x{channels}-{key}.npz"
 
 
@@ -284,7 +288,7 @@ def load_catalog(
             stacklevel=2,
         )
         meta = meta[present]
-        paths = [p for p, ok in zip(paths, present) if ok]
+        paths = [p for p, ok in zip(paths, present, strict=True) if ok]
 
     stat = styles.stat()
     signature = f"{stat.st_size}-{stat.st_mtime_ns}-{len(paths)}-{skip_bad}"
@@ -292,7 +296,8 @@ def load_catalog(
     if cache and cache_file.is_file():
         with np.load(cache_file) as npz:
             pixels, kept_ids = npz["pixels"], npz["ids"]
-        skipped = [str(p) for p, i in zip(paths, meta["id"]) if i not in set(kept_ids.tolist())]
+        kept_set = set(kept_ids.tolist())
+        skipped = [str(p) for p, i in zip(paths, meta["id"], strict=True) if i not in kept_set]
     else:
         pixels, kept, skipped = _load_files(paths, size, channels, skip_bad)
         kept_ids = meta["id"].to_numpy()[kept]

@@ -45,7 +45,13 @@ def run(quick: bool = False, retrain: bool = False) -> int:
         if not retrain and _up_to_date(name, spec, quick):
             print(f"{model_dir(name)} is up to date (use --retrain to train again)")
         else:
-            train(spec["dataset"], name, epochs=None if quick else spec["epochs"], quick=quick, verbose=2)
+            train(
+                spec["dataset"],
+                name,
+                epochs=None if quick else spec["epochs"],
+                quick=quick,
+                verbose=2,
+            )
         store = MemoryStore.from_model(model_dir(name))
         report = evaluate(store.model, limit=2000 if quick else None)
         summary.append((name, store, report))
@@ -59,23 +65,30 @@ def run(quick: bool = False, retrain: bool = False) -> int:
         p_raw = report["results"][raw]["precision"][first_label]
         print(
             f"\n{store.model.path}  ({m['n_train']} train / {m['n_val']} val images, "
-            f"{m['epochs']} epochs, train loss {m['train_loss']:.4f}, val loss {m['val_loss']:.4f}, "
-            f"{m['train_seconds']:.0f} s)"
+            f"{m['epochs']} epochs, train loss {m['train_loss']:.4f}, "
+            f"val loss {m['val_loss']:.4f}, {m['train_seconds']:.0f} s)"
         )
-        print(f"{len(store)} items embedded; {first_label} P@{report['k']}: model {p_model:.3f} "
-              f"vs raw pixels ({raw}) {p_raw:.3f} on {report['n_items']} unseen items")
+        print(
+            f"{len(store)} items embedded; {first_label} P@{report['k']}: model {p_model:.3f} "
+            f"vs raw pixels ({raw}) {p_raw:.3f} on {report['n_items']} unseen items"
+        )
         print(format_results(report))
         query = EXAMPLE_QUERIES[name]
         recs = store.recommend(query, k=5).rename(columns={"productDisplayName": "name"})
         described = store.meta.loc[query]
         label = described.get("productDisplayName", described.get("label"))
         print(f"products like {query} ({label}):")
-        cols = [c for c in ("rank", "id", "score", "articleType", "baseColour", "name", "label")
-                if c in recs.columns]
+        cols = [
+            c
+            for c in ("rank", "id", "score", "articleType", "baseColour", "name", "label")
+            if c in recs.columns
+        ]
         print(recs[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"\ndemo finished in {time.time() - started:.0f} s")
-    print("next: `make lab` opens the notebooks in JupyterLab; "
-          "`.venv/bin/recsys-nb recommend --model models/products --id 21379 -k 10`")
+    print(
+        "next: `make lab` opens the notebooks in JupyterLab; "
+        "`.venv/bin/recsys-nb recommend --model models/products --id 21379 -k 10`"
+    )
     return 0
 
 

@@ -100,7 +100,9 @@ class Embeddings:
     def save(self, path) -> Path:
         """Write ids, vectors, model id and source (not the metadata) to an ``.npz`` file."""
         path = Path(path)
-        np.savez(path, ids=self.ids, vectors=self.vectors, model_id=self.model_id, source=self.source)
+        np.savez(
+            path, ids=self.ids, vectors=self.vectors, model_id=self.model_id, source=self.source
+        )
         return path
 
     @classmethod

@@ -145,16 +145,22 @@ def evaluate(
             raise RecsysError(f"unknown dataset {dataset!r}: use 'fashion-mnist' or --catalog")
         height, width, _ = model.input_shape
         folder = Path(catalog) if catalog else Path(meta.get("source", ""))
-        items = load_catalog(folder if catalog or meta.get("source") else None, size=(height, width))
+        items = load_catalog(
+            folder if catalog or meta.get("source") else None, size=(height, width)
+        )
         own = Path(items.source).resolve() == Path(meta.get("source", "/nonexistent")).resolve()
         used = "val" if split == "val" or (split == "auto" and own) else "all"
         fit = _training_part(meta, items, (height, width), own)
         if used == "val":
             cfg = meta.get("split", {})
-            items = items.subset(is_validation(items.ids, cfg.get("val_fraction", 0.1), cfg.get("seed", 0)))
+            items = items.subset(
+                is_validation(items.ids, cfg.get("val_fraction", 0.1), cfg.get("seed", 0))
+            )
         missing = [c for c in (*PRODUCT_LABELS, COLOUR) if c not in items.meta.columns]
         if missing:
-            raise RecsysError(f"catalogue {items.source} lacks the label column(s) {', '.join(missing)}")
+            raise RecsysError(
+                f"catalogue {items.source} lacks the label column(s) {', '.join(missing)}"
+            )
         labels = {c: items.meta[c].astype(str).to_numpy() for c in PRODUCT_LABELS}
         colour = items.meta[COLOUR].astype(str).to_numpy()
     if limit is not None:

@@ -140,7 +140,7 @@ def train(
         _TrainingState(folder, history, config),
         *(callbacks or []),
     ]
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     autoencoder.fit(
         train_set.images,
         train_set.images,
@@ -179,7 +179,7 @@ def train(
         "versions": _versions(),
         "git_commit": _git_commit(),
         "trained_at": started.isoformat(timespec="seconds"),
-        "train_seconds": round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1),
+        "train_seconds": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1),
     }
     save_model(autoencoder, folder, meta)
     for leftover in ("checkpoint.keras", "checkpoint.json", "embeddings.npz"):

@@ -21,22 +21,43 @@ def run_cli(capsys, *args):
 
 def test_recommend_table_and_json(capsys, tiny_product_model, small_catalog):
     model = tiny_product_model.path
-    code, out, _ = run_cli(capsys, "recommend", "--model", model, "--catalog", small_catalog,
-                           "--id", 21379, "-k", 5)
+    code, out, _ = run_cli(
+        capsys, "recommend", "--model", model, "--catalog", small_catalog, "--id", 21379, "-k", 5
+    )
     assert code == 0
     header = out.splitlines()[0].split()
     assert header[:5] == ["rank", "id", "score", "articleType", "baseColour"] and "name" in header
     assert len(out.splitlines()) == 6
-    code, out, _ = run_cli(capsys, "recommend", "--model", model, "--catalog", small_catalog,
-                           "--id", 21379, "-k", 5, "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "recommend",
+        "--model",
+        model,
+        "--catalog",
+        small_catalog,
+        "--id",
+        21379,
+        "-k",
+        5,
+        "--json",
+    )
     rows = json.loads(out)
     assert code == 0 and len(rows) == 5 and {"id", "score"} <= set(rows[0])
     assert all(isinstance(r["id"], int) for r in rows)
 
 
 def test_evaluate_json_format(capsys, tiny_product_model, small_catalog):
-    code, out, _ = run_cli(capsys, "evaluate", "--model", tiny_product_model.path,
-                           "--catalog", small_catalog, "--k", 10, "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "evaluate",
+        "--model",
+        tiny_product_model.path,
+        "--catalog",
+        small_catalog,
+        "--k",
+        10,
+        "--json",
+    )
     report = json.loads(out)
     assert code == 0 and report["k"] == 10
     model = report["results"]["model"]
@@ -50,20 +71,29 @@ def test_evaluate_json_format(capsys, tiny_product_model, small_catalog):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["recommend", "--model", "{model}", "--catalog", "{catalog}", "--id", "424242"],
-         "unknown id 424242"),
+        (
+            ["recommend", "--model", "{model}", "--catalog", "{catalog}", "--id", "424242"],
+            "unknown id 424242",
+        ),
         (["recommend", "--model", "{tmp}", "--id", "1"], "is not a model folder"),
-        (["recommend", "--model", "{model}", "--catalog", "{catalog}", "--image", "{tiny}"],
-         "does not fit the model"),
+        (
+            ["recommend", "--model", "{model}", "--catalog", "{catalog}", "--image", "{tiny}"],
+            "does not fit the model",
+        ),
         (["evaluate", "--model", "{model}", "--catalog", "{tmp}/nowhere"], "RECSYS_NB_DATA"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, tiny_product_model, small_catalog,
-                                          args, message):
+def test_bad_input_is_one_line_and_exit_2(
+    capsys, tmp_path, tiny_product_model, small_catalog, args, message
+):
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (4, 4), "blue").save(tiny)
-    fill = {"model": tiny_product_model.path, "catalog": small_catalog, "tmp": tmp_path,
-            "tiny": tiny}
+    fill = {
+        "model": tiny_product_model.path,
+        "catalog": small_catalog,
+        "tmp": tmp_path,
+        "tiny": tiny,
+    }
     code, out, err = run_cli(capsys, *(a.format(**fill) for a in args))
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
@@ -72,8 +102,13 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, tiny_product_model, 
 
 def test_console_script_missing_data_exits_2_without_traceback(tmp_path):
     env = {"RECSYS_NB_DATA": str(tmp_path), "KERAS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([CLI, "train", "--quick", "--name", str(tmp_path / "m")],
-                         capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [CLI, "train", "--quick", "--name", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 2
     assert "RECSYS_NB_DATA" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1

@@ -56,8 +56,20 @@ def test_training_lowers_the_loss_and_writes_meta(tiny_product_model):
     assert history["loss"][1] < history["loss"][0]
     assert history["val_loss"][1] < history["val_loss"][0]
     on_disk = json.loads((tiny_product_model.path / "meta.json").read_text())
-    for key in ("dataset", "input_shape", "preprocessing", "latent_dim", "loss", "epochs",
-                "train_loss", "val_loss", "versions", "git_commit", "trained_at", "model_id"):
+    for key in (
+        "dataset",
+        "input_shape",
+        "preprocessing",
+        "latent_dim",
+        "loss",
+        "epochs",
+        "train_loss",
+        "val_loss",
+        "versions",
+        "git_commit",
+        "trained_at",
+        "model_id",
+    ):
         assert key in on_disk, key
     assert on_disk["input_shape"] == [32, 24, 3] and on_disk["versions"]["backend"] == "jax"
     assert not (tiny_product_model.path / "checkpoint.keras").exists()
@@ -86,8 +98,15 @@ class InterruptAfter(keras.callbacks.Callback):
 
 def test_resume_continues_from_the_checkpoint(small_catalog, tmp_path):
     data = recsys_nb.load_catalog(small_catalog, size=(32, 24))
-    common = dict(data=data, name=str(tmp_path / "m"), epochs=3, batch_size=64, filters=(4, 8),
-                  latent_dim=8, verbose=0)
+    common = dict(
+        data=data,
+        name=str(tmp_path / "m"),
+        epochs=3,
+        batch_size=64,
+        filters=(4, 8),
+        latent_dim=8,
+        verbose=0,
+    )
     with pytest.raises(KeyboardInterrupt):
         recsys_nb.train(callbacks=[InterruptAfter(1)], **common)
     state = json.loads((tmp_path / "m" / "checkpoint.json").read_text())

@@ -14,8 +14,11 @@ def brute_force(queries, items, k, exclude=None, mask=None):
     result = []
     for q, row in enumerate(scores):
         order = sorted(
-            (j for j in range(len(items))
-             if (exclude is None or j != exclude[q]) and (mask is None or mask[j])),
+            (
+                j
+                for j in range(len(items))
+                if (exclude is None or j != exclude[q]) and (mask is None or mask[j])
+            ),
             key=lambda j: (-row[j], j),
         )
         result.append(order[:k])
