@@ -1,6 +1,7 @@
 """Keras must run on JAX: set the backend before Keras is first imported.
 
-Imported first by ``recsys_nb/__init__.py``. If Keras was already imported with
+Imported first by ``recsys_nb/__init__.py``, which also turns on JAX's persistent
+compilation cache (a second run does not compile again). If Keras was already imported with
 another backend, the process cannot switch any more, so we stop with a clear
 error instead of training on the wrong backend. ``RECSYS_NB_KERAS_BACKEND``
 overrides the choice; it exists only so that ``benchmarks/train_speed.py`` can run
@@ -11,10 +12,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from .errors import RecsysError
 
 BACKEND = os.environ.get("RECSYS_NB_KERAS_BACKEND", "jax")
+COMPILE_CACHE = Path(
+    os.environ.get("RECSYS_NB_JAX_CACHE", Path.home() / ".cache" / "recsys_nb" / "jax")
+)
 
 
 def ensure_backend() -> None:
@@ -28,5 +33,22 @@ def ensure_backend() -> None:
                 f"recsys_nb needs {BACKEND!r}. Import recsys_nb before keras, or set "
                 f"KERAS_BACKEND={BACKEND} before starting Python (restart the notebook kernel)."
             )
+    else:
+        os.environ["KERAS_BACKEND"] = BACKEND
+    if BACKEND == "jax":
+        enable_compile_cache()
+
+
+def enable_compile_cache(path=COMPILE_CACHE) -> None:
+    """Keep XLA's compiled train steps on disk, so a second run does not compile again.
+
+    Honours a ``JAX_COMPILATION_CACHE_DIR`` the user set; otherwise
+    ``$RECSYS_NB_JAX_CACHE`` or ``~/.cache/recsys_nb/jax``.
+    """
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
         return
-    os.environ["KERAS_BACKEND"] = BACKEND
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
