@@ -33,6 +33,7 @@ from .train import train  # noqa: E402
 __all__ = [
     "Dataset",
     "Embeddings",
+    "LatentExplorer",
     "LocalMongo",
     "MemoryStore",
     "MongoStore",
@@ -44,6 +45,8 @@ __all__ = [
     "embed",
     "embed_catalog",
     "evaluate",
+    "export_recommendations_html",
+    "export_umap_html",
     "is_validation",
     "load_catalog",
     "load_dataset",
@@ -66,4 +69,9 @@ def __getattr__(name):
         from .widget import RecommenderWidget
 
         return RecommenderWidget
+    # The explore stage (plotly, umap-learn, ipywidgets): also loaded only when asked for.
+    if name in ("LatentExplorer", "export_umap_html", "export_recommendations_html"):
+        from . import explore
+
+        return getattr(explore, name)
     raise AttributeError(f"module 'recsys_nb' has no attribute {name!r}")

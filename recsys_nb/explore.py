@@ -796,6 +796,8 @@ def save_map_png(frame: pd.DataFrame, path, color: str = "masterCategory",
     for n, value in enumerate(order):
         colour = "#c8c8c8" if value == "other" else palette[n % len(palette)]
         mask = (groups == value).to_numpy()
+        if not mask.any():
+            continue
         for a, b in zip(px[mask], py[mask], strict=True):
             draw.ellipse((a - 2, b - 2, a + 2, b + 2), fill=colour)
         ly = m + 20 * n
