@@ -1,4 +1,7 @@
-"""nbval runs every notebook here in quick mode (``RECSYS_NB_QUICK=1``).
+"""nbval runs every notebook in ``notebooks/`` in quick mode (``RECSYS_NB_QUICK=1``).
+
+(At the root, not in ``notebooks/``: a second ``conftest`` module there would shadow
+``tests/conftest.py``, which the tests import helpers from.)
 
 The variable is set just before a notebook's kernel starts (nbval starts one per
 notebook when its first cell is set up) and restored before any other test, so the
