@@ -45,14 +45,50 @@ def check_images(model: TrainedModel, images: np.ndarray) -> np.ndarray:
     return images
 
 
+def fit_latent_transform(codes: np.ndarray, whiten: float = 1.0) -> dict:
+    """Centring and (partial) whitening fitted on training codes, as kept in ``meta.json``.
+
+    ``x -> (x - mean) @ U diag(eigenvalue ** (-whiten / 2)) U^T``: ``whiten=0`` only
+    centres on the training mean, ``1`` is full (ZCA) whitening, values between shrink
+    the dominant directions part of the way.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    mean = codes.mean(axis=0)
+    eigenvalues, vectors = np.linalg.eigh(np.cov(codes - mean, rowvar=False))
+    floor = max(float(eigenvalues.max()), 1e-12) * 1e-6
+    scale = np.maximum(eigenvalues, floor) ** (-float(whiten) / 2)
+    return {
+        "whiten": float(whiten),
+        "fitted_on": f"{len(codes)} training codes",
+        "mean": mean.tolist(),
+        "matrix": ((vectors * scale) @ vectors.T).tolist(),
+    }
+
+
+def apply_latent_transform(model: TrainedModel, codes: np.ndarray) -> np.ndarray:
+    """The encoder's codes with the model's ``latent_transform`` applied (if it has one)."""
+    spec = model.meta.get("latent_transform")
+    codes = np.asarray(codes, dtype=np.float32)
+    if not spec:
+        return codes
+    mean = np.asarray(spec["mean"], dtype=np.float32)
+    matrix = np.asarray(spec["matrix"], dtype=np.float32)
+    return (codes - mean) @ matrix
+
+
 def embed(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Encode NHWC images in [0, 1] to an L2-normalised float32 array ``(n, latent_dim)``."""
+    """Encode NHWC images in [0, 1] to an L2-normalised float32 array ``(n, latent_dim)``.
+
+    A model trained with a latent transform (``meta["latent_transform"]``: centring /
+    whitening fitted on its training codes) has it applied before the normalisation,
+    so every store, the widget and the evaluation see the same vectors.
+    """
     model = load_model(model)
     images = check_images(model, images)
     if len(images) == 0:
         return np.zeros((0, model.latent_dim), dtype=np.float32)
     vectors = model.encoder.predict(images, batch_size=batch_size, verbose=0)
-    return l2_normalize(vectors)
+    return l2_normalize(apply_latent_transform(model, vectors))
 
 
 MAX_UPSCALE = 4  # a smaller picture carries too little detail for the model

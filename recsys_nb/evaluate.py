@@ -20,7 +20,7 @@ from .data import Dataset, is_validation, load_catalog, load_fashion_mnist
 from .embed import embed, l2_normalize
 from .errors import RecsysError
 from .model import load_model
-from .recommend import CHUNK_BYTES, top_k
+from .recommend import CHUNK_BYTES
 
 PRODUCT_LABELS = ("articleType", "subCategory", "masterCategory")
 COLOUR = "baseColour"
@@ -31,12 +31,22 @@ HIST_BINS = 8
 def neighbour_metrics(
     vectors: np.ndarray, labels: dict[str, np.ndarray], k: int = 10, colour=None
 ) -> dict:
-    """Precision@k per label, same-colour@k and MRR for unit-normalised ``vectors``."""
+    """Precision@k per label, same-colour@k and MRR of the cosine neighbours of each item.
+
+    Every item queries all the others (never itself); neighbours are ranked by cosine,
+    ties by the lower index. With fewer than
+    ``k`` other items, all of them are the neighbours. ``same_colour`` leaves out the
+    queries whose colour is empty (a neighbour with an empty colour is not the same
+    colour); it is ``None`` when no query has a colour. ``mrr`` uses the first label.
+    """
     vectors = l2_normalize(vectors)
     n = len(vectors)
     if n < 2:
         raise RecsysError(f"need at least 2 items to evaluate, got {n}")
-    idx, _ = top_k(vectors, vectors, k, exclude=np.arange(n))
+    if k < 1:
+        raise RecsysError(f"k must be at least 1, got {k}")
+    idx = _neighbours(vectors, min(k, n - 1))
+    labels = {name: np.asarray(values) for name, values in labels.items()}
     out = {
         "precision": {
             name: float(np.mean(values[idx] == values[:, None])) for name, values in labels.items()
@@ -45,26 +55,55 @@ def neighbour_metrics(
     if colour is not None:
         colour = np.asarray(colour)
         known = colour != ""
-        out["same_colour"] = float(np.mean(colour[idx[known]] == colour[known, None]))
+        out["same_colour"] = (
+            float(np.mean(colour[idx[known]] == colour[known, None])) if known.any() else None
+        )
     first = next(iter(labels.values()))
     out["mrr"] = _first_hit_mrr(vectors, first)
     return out
 
 
+def _neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
+    """Indices of each item's ``k`` best other items: cosine, then the lower index.
+
+    A stable sort rather than :func:`~recsys_nb.recommend.top_k`, whose partition may
+    pick any of the items tied at the k-th score (common with histograms).
+    """
+    n = len(vectors)
+    out = np.empty((n, k), dtype=np.int64)
+    step = max(1, CHUNK_BYTES // (8 * n))
+    for start in range(0, n, step):
+        rows = np.arange(start, min(start + step, n))
+        scores = vectors[rows] @ vectors.T
+        scores[np.arange(len(rows)), rows] = -np.inf
+        out[rows] = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return out
+
+
 def _first_hit_mrr(vectors: np.ndarray, labels: np.ndarray) -> float:
-    """Mean of 1 / rank of the best-scoring other item with the same label (0 if none)."""
+    """Mean of 1 / rank of the first other item with the same label (0 if there is none).
+
+    Ranks as :func:`_neighbours`: by cosine, ties by the lower index.
+    """
     n = len(vectors)
     step = max(1, CHUNK_BYTES // (4 * n))
     reciprocal = np.zeros(n)
     for start in range(0, n, step):
         rows = np.arange(start, min(start + step, n))
+        local = np.arange(len(rows))
         scores = vectors[rows] @ vectors.T
-        scores[np.arange(len(rows)), rows] = -np.inf
+        scores[local, rows] = -np.inf
         same = labels[None, :] == labels[rows, None]
-        same[np.arange(len(rows)), rows] = False
+        same[local, rows] = False
         best = np.where(same, scores, -np.inf).max(axis=1)
-        rank = 1 + np.sum(scores > best[:, None], axis=1)
-        reciprocal[rows] = np.where(np.isfinite(best), 1.0 / rank, 0.0)
+        # the first hit: the lowest index among the same-label items scoring ``best``
+        first = np.argmax(same & (scores == best[:, None]), axis=1)
+        ahead = (scores > best[:, None]) | (
+            (scores == best[:, None]) & (np.arange(n)[None, :] < first[:, None])
+        )
+        ahead[local, rows] = False
+        rank = 1 + ahead.sum(axis=1)
+        reciprocal[rows] = np.where(same.any(axis=1), 1.0 / rank, 0.0)
     return float(reciprocal.mean())
 
 

@@ -1,0 +1,240 @@
+"""The evaluation metrics, baselines and report format (recsys_nb.evaluate)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import recsys_nb
+from recsys_nb.cli import main
+from recsys_nb.embed import apply_latent_transform, embed, fit_latent_transform, l2_normalize
+from recsys_nb.errors import RecsysError
+from recsys_nb.evaluate import (
+    PCA_DIM,
+    PRODUCT_LABELS,
+    baseline_features,
+    colour_histogram,
+    evaluate,
+    grey,
+    neighbour_metrics,
+)
+
+BASELINES = {"raw_rgb", "raw_grey", f"pca{PCA_DIM}", "colour_hist", "chance"}
+
+# Five 2-d items; cosines chosen so that the order, ties included, is known by hand.
+VECTORS = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [-1, 0]], dtype=np.float32)
+LABELS = np.array(["a", "b", "b", "a", "a"])
+COLOURS = np.array(["red", "", "red", "blue", "red"])
+# Neighbours, best first (ties by the lower index):
+#   0: 3 (1.0), 2 (.71), 1 (0), 4 (-1)        1: 2 (.71), 0, 3, 4 (all 0)
+#   2: 0, 1, 3 (all .71), 4 (-.71)            3: 0 (1.0), 2 (.71), 1 (0), 4 (-1)
+#   4: 1 (0), 2 (-.71), 0, 3 (both -1)
+
+
+def test_precision_hand_computed():
+    r = neighbour_metrics(VECTORS, {"label": LABELS, "all": np.zeros(5)}, k=2)
+    # hits in the top 2: 1/2, 1/2, 1/2 (ties: 0 and 1 come before 3), 1/2, 0
+    assert r["precision"]["label"] == pytest.approx(0.4)
+    assert r["precision"]["all"] == 1.0
+    assert "same_colour" not in r
+
+
+def test_mrr_hand_computed_with_ties():
+    r = neighbour_metrics(VECTORS, {"label": LABELS}, k=2)
+    # first same-label neighbour at ranks 1, 1, 2 (item 0 wins the 3-way tie), 1, 3
+    assert r["mrr"] == pytest.approx((1 + 1 + 1 / 2 + 1 + 1 / 3) / 5)
+
+
+def test_same_colour_leaves_out_empty_colours():
+    r = neighbour_metrics(VECTORS, {"label": LABELS}, k=2, colour=COLOURS)
+    # queries 0, 2, 3, 4 (item 1 has no colour): 1/2, 1/2 (neighbour 1 is not "red"), 0, 1/2
+    assert r["same_colour"] == pytest.approx(1.5 / 4)
+    none = neighbour_metrics(VECTORS, {"label": LABELS}, k=2, colour=np.array([""] * 5))
+    assert none["same_colour"] is None
+    json.dumps(none)  # no NaN in the report
+
+
+def test_k_larger_than_the_catalogue_never_returns_the_query():
+    vectors = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32)
+    r = neighbour_metrics(vectors, {"label": np.array(["a", "a", "b"])}, k=10)
+    # each item's neighbours are the two others: 1/2, 1/2, 0
+    assert r["precision"]["label"] == pytest.approx(1 / 3)
+
+
+def test_no_hit_counts_zero_in_mrr_and_bad_input_is_refused():
+    r = neighbour_metrics(VECTORS, {"label": np.array(list("abcde"))}, k=3)
+    assert r["mrr"] == 0.0 and r["precision"]["label"] == 0.0
+    with pytest.raises(RecsysError, match="at least 2 items"):
+        neighbour_metrics(VECTORS[:1], {"label": LABELS[:1]})
+    with pytest.raises(RecsysError, match="k must be"):
+        neighbour_metrics(VECTORS, {"label": LABELS}, k=0)
+
+
+# --- brute-force references ----------------------------------------------------------
+
+
+def brute_metrics(vectors, labels, k, colour=None):
+    """Sort every other item by (-cosine, index), one query at a time.
+
+    The cosines are the same float32 numbers (histograms tie often, and float64 would
+    order near-ties differently); the ranking, cut-off and counting are done by hand.
+    """
+    v = l2_normalize(vectors)
+    cosine = v @ v.T
+    n = len(v)
+    precision = {name: [] for name in labels}
+    same, reciprocal = [], []
+    first = next(iter(labels.values()))
+    for i in range(n):
+        scores = [(-float(cosine[i, j]), j) for j in range(n) if j != i]
+        order = [j for _, j in sorted(scores)]
+        for name, values in labels.items():
+            precision[name].append(np.mean([values[j] == values[i] for j in order[:k]]))
+        if colour is not None and colour[i] != "":
+            same.append(np.mean([colour[j] == colour[i] for j in order[:k]]))
+        hits = [rank for rank, j in enumerate(order, 1) if first[j] == first[i]]
+        reciprocal.append(1 / hits[0] if hits else 0.0)
+    out = {"precision": {name: float(np.mean(p)) for name, p in precision.items()}}
+    if colour is not None:
+        out["same_colour"] = float(np.mean(same))
+    out["mrr"] = float(np.mean(reciprocal))
+    return out
+
+
+def brute_colour_histogram(image, bins=8):
+    hist = np.zeros(bins**3)
+    for pixel in image.reshape(-1, 3):
+        if pixel.min() < 0.94:
+            r, g, b = (min(int(c * bins), bins - 1) for c in pixel)
+            hist[(r * bins + g) * bins + b] += 1
+    return np.sqrt(hist / max(hist.sum(), 1))
+
+
+def brute_pca(images, fit, dim):
+    x = fit.reshape(len(fit), -1).astype(np.float64)
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    return (images.reshape(len(images), -1) - mean) @ vt[:dim].T
+
+
+@pytest.fixture
+def small_set(rng):
+    """Blocky random RGB images on white, with labels shared by several items."""
+    n = 40
+    images = np.ones((n, 8, 6, 3), dtype=np.float32)
+    images[:, 2:6, 1:5] = rng.random((n, 4, 4, 3), dtype=np.float32)
+    labels = {
+        "articleType": rng.choice(["shirt", "shoe", "bag", "watch"], n),
+        "masterCategory": rng.choice(["apparel", "footwear"], n),
+    }
+    colour = rng.choice(["red", "blue", "black", ""], n)
+    fit = np.ones((60, 8, 6, 3), dtype=np.float32)
+    fit[:, 1:7, 1:5] = rng.random((60, 6, 4, 3), dtype=np.float32)
+    return images, fit, labels, colour
+
+
+def test_baseline_features_equal_brute_force(small_set):
+    images, fit, _, _ = small_set
+    features = baseline_features(images, fit)
+    assert set(features) == BASELINES
+    np.testing.assert_allclose(features["raw_rgb"], images.reshape(len(images), -1))
+    luminance = 0.299 * images[..., 0] + 0.587 * images[..., 1] + 0.114 * images[..., 2]
+    np.testing.assert_allclose(features["raw_grey"], luminance.reshape(len(images), -1), rtol=1e-5)
+    hist = np.stack([brute_colour_histogram(im) for im in images])
+    np.testing.assert_allclose(features["colour_hist"], hist, atol=1e-12)
+    np.testing.assert_allclose(colour_histogram(images), hist, atol=1e-12)
+    # PCA components are defined up to sign: compare absolute coordinates
+    pca = brute_pca(images, fit, PCA_DIM)
+    np.testing.assert_allclose(np.abs(features["pca32"]), np.abs(pca), atol=1e-4)
+    assert features["chance"].shape == (len(images), PCA_DIM)
+
+
+def test_baseline_metrics_equal_brute_force(small_set):
+    images, fit, labels, colour = small_set
+    features = baseline_features(images, fit)
+    features["brute_pca"] = brute_pca(images, fit, PCA_DIM)
+    for name, vectors in features.items():
+        got = neighbour_metrics(vectors, labels, k=5, colour=colour)
+        want = brute_metrics(vectors, labels, 5, colour)
+        assert got["precision"] == pytest.approx(want["precision"]), name
+        assert got["same_colour"] == pytest.approx(want["same_colour"]), name
+        assert got["mrr"] == pytest.approx(want["mrr"]), name
+
+
+def test_grey_images_get_no_colour_baselines(small_set):
+    images, fit, _, _ = small_set
+    features = baseline_features(grey(images), grey(fit))
+    assert set(features) == {"raw_grey", f"pca{PCA_DIM}", "chance"}
+
+
+# --- the latent transform (centring / whitening) ----------------------------------------
+
+
+@pytest.mark.parametrize("whiten", [0.0, 0.5, 1.0])
+def test_latent_transform_centres_and_whitens(rng, whiten):
+    codes = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 6)) + 3.0
+    spec = fit_latent_transform(codes, whiten)
+    out = (codes - np.array(spec["mean"])) @ np.array(spec["matrix"])
+    assert np.abs(out.mean(axis=0)).max() < 1e-9
+    eigenvalues = np.linalg.eigvalsh(np.cov(out, rowvar=False))
+    original = np.linalg.eigvalsh(np.cov(codes, rowvar=False))
+    np.testing.assert_allclose(eigenvalues, original ** (1 - whiten), rtol=1e-6)
+    json.dumps(spec)
+
+
+def test_embed_applies_the_models_latent_transform(tiny_product_model, small_catalog, rng):
+    images = recsys_nb.load_catalog(small_catalog, size=tiny_product_model.input_shape[:2]).images
+    plain = embed(tiny_product_model, images[:20])
+    codes = tiny_product_model.encoder.predict(images[:20], verbose=0)
+    np.testing.assert_allclose(plain, l2_normalize(codes), atol=1e-6)
+    spec = fit_latent_transform(rng.standard_normal((200, tiny_product_model.latent_dim)))
+    tiny_product_model.meta["latent_transform"] = spec
+    try:
+        whitened = embed(tiny_product_model, images[:20])
+        want = l2_normalize(apply_latent_transform(tiny_product_model, codes))
+        np.testing.assert_allclose(whitened, want, atol=1e-5)
+        assert not np.allclose(whitened, plain, atol=1e-3)
+    finally:
+        del tiny_product_model.meta["latent_transform"]
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def check_rows(report, labels, colour):
+    assert set(report) >= {"k", "n_items", "results"} and report["k"] == 10
+    for name, row in report["results"].items():
+        assert set(row["precision"]) == set(labels), name
+        assert all(0.0 <= p <= 1.0 for p in row["precision"].values())
+        assert 0.0 <= row["mrr"] <= 1.0
+        assert ("same_colour" in row) == colour
+        if colour:
+            assert 0.0 <= row["same_colour"] <= 1.0
+
+
+def test_evaluate_json_products(capsys, tiny_product_model, small_catalog):
+    code = main(
+        ["evaluate", "--model", str(tiny_product_model.path), "--catalog", str(small_catalog)]
+        + ["--k", "10", "--json"]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(report["results"]) == {"model"} | BASELINES
+    check_rows(report, PRODUCT_LABELS, colour=True)
+    # only the items the model never trained on: its validation split by id
+    assert report["split"] == "val" and report["n_items"] == tiny_product_model.meta["n_val"]
+    again = evaluate(tiny_product_model, small_catalog, split="all", baselines=False)
+    assert set(again["results"]) == {"model"} and again["n_items"] == 300
+
+
+def test_evaluate_fashion_mnist_format(tiny_product_model, models_dir):
+    model = recsys_nb.train(
+        "fashion-mnist", str(models_dir / "tiny-fm"), epochs=1, quick=True, verbose=0
+    )
+    report = evaluate(model, k=10, limit=300)
+    assert report["n_items"] == 300 and report["split"] == "test"
+    assert set(report["results"]) == {"model", "raw_grey", f"pca{PCA_DIM}", "chance"}
+    check_rows(report, ["label"], colour=False)
+    json.dumps(report)
