@@ -117,20 +117,15 @@ class MemoryStore:
         ``{"gender": "Women"}`` or ``{"masterCategory": ["Footwear", "Apparel"]}``.
         Returns a table with rank, id, score and the item's metadata.
         """
-        if sum(x is not None for x in (item_id, vector, image)) != 1:
-            raise RecsysError("give exactly one of item_id, vector or image")
-        if k < 1:
-            raise RecsysError(f"k must be at least 1, got {k}")
+        check_query(item_id, vector, image, k)
         exclude = None
         if item_id is not None:
             position = self.position(item_id)
             query, exclude = self.vectors[position], np.array([position])
         elif vector is not None:
-            query = _check_vector(vector, self.vectors.shape[1])
+            query = check_vector(vector, self.vectors.shape[1])
         else:
-            if self.model is None:
-                raise RecsysError("this store has no model to encode images: use from_model()")
-            query = embed(self.model, prepare_image(self.model, image)[None])[0]
+            query = image_vector(self.model, image)
         idx, scores = top_k(query, self.vectors, k, exclude, self._filter_mask(filters))
         return self._table(idx[0], scores[0])
 
@@ -156,7 +151,22 @@ class MemoryStore:
         return pd.concat([table, meta.drop(columns=["image_path"], errors="ignore")], axis=1)
 
 
-def _check_vector(vector, dim: int) -> np.ndarray:
+def check_query(item_id, vector, image, k: int) -> None:
+    """The arguments every store's ``recommend`` takes: exactly one query, k >= 1."""
+    if sum(x is not None for x in (item_id, vector, image)) != 1:
+        raise RecsysError("give exactly one of item_id, vector or image")
+    if k < 1:
+        raise RecsysError(f"k must be at least 1, got {k}")
+
+
+def image_vector(model, image) -> np.ndarray:
+    """The unit vector of a new product's image (a path or an array) under ``model``."""
+    if model is None:
+        raise RecsysError("this store has no model to encode images: give it a model folder")
+    return embed(model, prepare_image(model, image)[None])[0]
+
+
+def check_vector(vector, dim: int) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float32).reshape(-1)
     if v.shape[0] != dim:
         raise RecsysError(f"query vector has {v.shape[0]} values, the model's latent size is {dim}")

@@ -41,11 +41,11 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .embed import Embeddings, embed, embed_catalog, l2_normalize, prepare_image
+from .embed import Embeddings, embed_catalog, l2_normalize
 from .errors import RecsysError
 from .model import TrainedModel, load_model
 from .mongod import URI_ENV, redact_uri, resolve_uri, scrub
-from .recommend import _check_vector, top_k
+from .recommend import check_query, check_vector, image_vector, top_k
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,15 @@ CANDIDATES_PER_RESULT = 20
 NOT_LABELS = ("productDisplayName", "name", "image_path")
 # Label fields declared as filter fields of a vector search index.
 FILTER_FIELDS = (
-    "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season",
-    "usage", "year", "label",
+    "gender",
+    "masterCategory",
+    "subCategory",
+    "articleType",
+    "baseColour",
+    "season",
+    "usage",
+    "year",
+    "label",
 )
 VECTOR_DTYPE_BYTE = 0x27  # BSON binary vector subtype 9, float32
 VECTOR_HEADER = bytes([VECTOR_DTYPE_BYTE, 0])
@@ -213,9 +220,7 @@ def check_vectors(ids, vectors, dim: int) -> np.ndarray:
         )
     seen = pd.Index(ids)
     if seen.has_duplicates:
-        raise RecsysError(
-            f"item {seen[seen.duplicated()][0]} is given twice; nothing was written"
-        )
+        raise RecsysError(f"item {seen[seen.duplicated()][0]} is given twice; nothing was written")
     return rows64.astype(np.float32)
 
 
@@ -243,8 +248,12 @@ def vector_index_definition(
     """
     if quantization not in (None, "none", "scalar", "binary"):
         raise RecsysError(f"quantization must be none, scalar or binary, got {quantization!r}")
-    vector = {"type": "vector", "path": "vector", "numDimensions": int(dim),
-              "similarity": similarity}
+    vector = {
+        "type": "vector",
+        "path": "vector",
+        "numDimensions": int(dim),
+        "similarity": similarity,
+    }
     if quantization and quantization != "none":
         vector["quantization"] = quantization
     if hnsw:
@@ -304,9 +313,7 @@ def vector_search_pipeline(
             "$project": {
                 "_id": 0,
                 "item_id": 1,
-                "score": {
-                    "$subtract": [{"$multiply": [2, {"$meta": "vectorSearchScore"}]}, 1]
-                },
+                "score": {"$subtract": [{"$multiply": [2, {"$meta": "vectorSearchScore"}]}, 1]},
             }
         },
     ]
@@ -402,8 +409,11 @@ class MongoStore:
             raise
         except pe.ServerSelectionTimeoutError as exc:
             raise RecsysError(
-                scrub(f"{what}: server not reachable ({str(exc).split(',')[0]}); is it "
-                      f"running? (recsys-nb db start, or check ${URI_ENV})", self._uri)
+                scrub(
+                    f"{what}: server not reachable ({str(exc).split(',')[0]}); is it "
+                    f"running? (recsys-nb db start, or check ${URI_ENV})",
+                    self._uri,
+                )
             ) from None
         except (pe.PyMongoError, ValueError, TypeError) as exc:
             raise RecsysError(scrub(f"{what}: {type(exc).__name__}: {exc}", self._uri)) from None
@@ -425,18 +435,27 @@ class MongoStore:
             existing = set(self.db.list_collection_names())
             for name, validator in VALIDATORS.items():
                 if name in existing:
-                    self.db.command("collMod", name, validator=validator,
-                                    validationLevel="strict", validationAction="error")
+                    self.db.command(
+                        "collMod",
+                        name,
+                        validator=validator,
+                        validationLevel="strict",
+                        validationAction="error",
+                    )
                 else:
                     with contextlib.suppress(Exception):  # created meanwhile by another process
-                        self.db.create_collection(name, validator=validator,
-                                                  validationLevel="strict",
-                                                  validationAction="error")
+                        self.db.create_collection(
+                            name,
+                            validator=validator,
+                            validationLevel="strict",
+                            validationAction="error",
+                        )
             self.embeddings.create_index(
                 [("model_id", 1), ("item_id", 1)], unique=True, name="model_item"
             )
-            self.items.create_index([("catalog", 1), ("item_id", 1)], unique=True,
-                                    name="catalog_item")
+            self.items.create_index(
+                [("catalog", 1), ("item_id", 1)], unique=True, name="catalog_item"
+            )
             self.models.create_index([("name", 1)], name="name")
         self._schema_ready = True
 
@@ -563,9 +582,14 @@ class MongoStore:
                 {"_id": model_id},
                 {
                     "$set": {
-                        "name": name or model_id, "path": path, "latent_dim": dim,
-                        "meta": meta, "catalog": source, "n_items": len(ids),
-                        "complete": False, "updated_at": now,
+                        "name": name or model_id,
+                        "path": path,
+                        "latent_dim": dim,
+                        "meta": meta,
+                        "catalog": source,
+                        "n_items": len(ids),
+                        "complete": False,
+                        "updated_at": now,
                     },
                     "$setOnInsert": {"created_at": now},
                     "$inc": {"version": 1},
@@ -608,8 +632,13 @@ class MongoStore:
             stored_n = self.embeddings.count_documents({"model_id": model_id})
             self.models.update_one(
                 {"_id": model_id},
-                {"$set": {"complete": stored_n == len(ids), "indexed_at": dt.datetime.now(dt.UTC)},
-                 "$inc": {"version": 1}},
+                {
+                    "$set": {
+                        "complete": stored_n == len(ids),
+                        "indexed_at": dt.datetime.now(dt.UTC),
+                    },
+                    "$inc": {"version": 1},
+                },
             )
         self._cache.pop(model_id, None)
         seconds = time.monotonic() - started
@@ -664,11 +693,13 @@ class MongoStore:
             if other:
                 first = other[0]
                 item = docs[first["index"]].get("item_id")
-                raise RecsysError(scrub(
-                    f"{what}: item {item} refused by MongoDB ({first.get('code')}: "
-                    f"{first.get('errmsg', '')[:300]}); {len(other)} such errors",
-                    self._uri,
-                )) from None
+                raise RecsysError(
+                    scrub(
+                        f"{what}: item {item} refused by MongoDB ({first.get('code')}: "
+                        f"{first.get('errmsg', '')[:300]}); {len(other)} such errors",
+                        self._uri,
+                    )
+                ) from None
 
     @staticmethod
     def _label_frame(meta: pd.DataFrame, ids: list) -> list[dict]:
@@ -695,11 +726,13 @@ class MongoStore:
                 if other:
                     first = other[0]
                     item = pending[first["index"]].get("item_id")
-                    raise RecsysError(scrub(
-                        f"{what}: item {item} refused by MongoDB ({first.get('code')}: "
-                        f"{first.get('errmsg', '')[:300]}); {len(other)} such errors",
-                        self._uri,
-                    )) from None
+                    raise RecsysError(
+                        scrub(
+                            f"{what}: item {item} refused by MongoDB ({first.get('code')}: "
+                            f"{first.get('errmsg', '')[:300]}); {len(other)} such errors",
+                            self._uri,
+                        )
+                    ) from None
                 # another writer inserted the same _id meanwhile: write those again
                 pending = [pending[e["index"]] for e in errors]
                 time.sleep(0.01 * (attempt + 1))
@@ -837,8 +870,11 @@ class MongoStore:
             raise RecsysError("give the latent size (dim) or bind the store to a model")
         name = vector_index_name(dim)
         definition = vector_index_definition(
-            dim, similarity=similarity, quantization=quantization,
-            filter_fields=filter_fields, hnsw=hnsw,
+            dim,
+            similarity=similarity,
+            quantization=quantization,
+            filter_fields=filter_fields,
+            hnsw=hnsw,
         )
         self.ensure_schema()
         status = self._search_index_status(name)
@@ -878,8 +914,12 @@ class MongoStore:
 
     def _vector_search(self, query, k, filters, exclude_item) -> tuple[list, np.ndarray]:
         pipeline = vector_search_pipeline(
-            query, model_id=self._require_model(), k=k,
-            index=vector_index_name(self.latent_dim), filters=filters, exclude_item=exclude_item,
+            query,
+            model_id=self._require_model(),
+            k=k,
+            index=vector_index_name(self.latent_dim),
+            filters=filters,
+            exclude_item=exclude_item,
         )
         with self._errors("vector search"):
             rows = list(self.embeddings.aggregate(pipeline))
@@ -912,15 +952,10 @@ class MongoStore:
         Same arguments and the same table (rank, id, score, then the item's catalogue
         columns) as :meth:`MemoryStore.recommend`.
         """
-        if sum(x is not None for x in (item_id, vector, image)) != 1:
-            raise RecsysError("give exactly one of item_id, vector or image")
-        if k < 1:
-            raise RecsysError(f"k must be at least 1, got {k}")
+        check_query(item_id, vector, image, k)
         self._require_model()
         if image is not None:
-            if self.model is None:
-                raise RecsysError("this store has no model to encode images: use(model folder)")
-            vector = embed(self.model, prepare_image(self.model, image)[None])[0]
+            vector = image_vector(self.model, image)
         if self._use_vector_search():
             if item_id is not None:
                 with self._errors("reading a vector"):
@@ -933,7 +968,7 @@ class MongoStore:
                 query = l2_normalize(decode_vectors([doc["vector"]], self.latent_dim)[0])
                 exclude = _item_id(_as_id(item_id))
             else:
-                query, exclude = _check_vector(vector, self.latent_dim), None
+                query, exclude = check_vector(vector, self.latent_dim), None
             ids, scores = self._vector_search(query, k, filters, exclude)
             return self._table(ids, scores)
         data = self._load()
@@ -942,7 +977,7 @@ class MongoStore:
             position = self._position(data, item_id)
             query, exclude = data["vectors"][position], np.array([position])
         else:
-            query = _check_vector(vector, data["vectors"].shape[1])
+            query = check_vector(vector, data["vectors"].shape[1])
         idx, scores = top_k(query, data["vectors"], k, exclude, self._mask(data["labels"], filters))
         found = np.isfinite(scores[0])
         return self._table(list(data["ids"][idx[0][found]]), scores[0][found], data["catalog"])
