@@ -48,6 +48,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=["bce", "mse"], default="bce")
     p.add_argument("--channels", type=int, choices=[1, 3], help="3 = RGB (default), 1 = grey")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--augment",
+        default="",
+        metavar="KINDS",
+        help="train on random copies: flip, shift or flip,shift (no labels are used)",
+    )
+    p.add_argument(
+        "--whiten",
+        type=float,
+        metavar="ALPHA",
+        help="centre (0) / whiten (1) the codes on the training split; applied at every embed",
+    )
     p.add_argument("--quick", action="store_true", default=None, help="small subset, 2 epochs")
     p.add_argument("--no-resume", dest="resume", action="store_false")
     p.set_defaults(run=_train)
@@ -130,6 +142,8 @@ def _train(args) -> int:
         seed=args.seed,
         quick=args.quick,
         resume=args.resume,
+        augment=args.augment,
+        whiten=args.whiten,
     )
     m = model.meta
     print(

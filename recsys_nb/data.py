@@ -355,6 +355,38 @@ def _preprocessing(size, channels: int) -> dict:
     }
 
 
+AUGMENTATIONS = ("flip", "shift")
+
+
+def augment_images(images: np.ndarray, kinds, rng: np.random.Generator) -> np.ndarray:
+    """A randomly augmented copy of NHWC images in [0, 1] (training only).
+
+    ``"flip"`` mirrors half of the images left-right; ``"shift"`` moves each image by up
+    to 1/16 of its height and width, filling with white (the product photos' background).
+    """
+    kinds = set(kinds)
+    unknown = kinds - set(AUGMENTATIONS)
+    if unknown:
+        raise RecsysError(
+            f"unknown augmentation(s) {', '.join(sorted(unknown))}: use {', '.join(AUGMENTATIONS)}"
+        )
+    out = np.array(images, dtype=np.float32, copy=True)
+    n, height, width = out.shape[:3]
+    if "flip" in kinds:
+        flip = rng.random(n) < 0.5
+        out[flip] = out[flip, :, ::-1]
+    if "shift" in kinds:
+        dy_max, dx_max = max(1, height // 16), max(1, width // 16)
+        padded = np.pad(
+            out, ((0, 0), (dy_max, dy_max), (dx_max, dx_max), (0, 0)), constant_values=1.0
+        )
+        dy = rng.integers(0, 2 * dy_max + 1, n)
+        dx = rng.integers(0, 2 * dx_max + 1, n)
+        for i in range(n):
+            out[i] = padded[i, dy[i] : dy[i] + height, dx[i] : dx[i] + width]
+    return out
+
+
 def load_dataset(name_or_path, split: str | None = None, **kwargs) -> Dataset:
     """``"fashion-mnist"``, ``"products"`` (the default catalogue) or a folder path."""
     if name_or_path == "fashion-mnist":

@@ -19,7 +19,8 @@ import keras
 import numpy as np
 
 from . import __version__
-from .data import PRODUCT_IMAGE_SIZE, REPO_ROOT, Dataset, load_dataset
+from .data import PRODUCT_IMAGE_SIZE, REPO_ROOT, Dataset, augment_images, load_dataset
+from .embed import fit_latent_transform
 from .errors import RecsysError
 from .model import DEFAULT_FILTERS, TrainedModel, build_autoencoder, load_model, save_model
 
@@ -41,6 +42,27 @@ def model_dir(name, models_dir=None) -> Path:
     if "/" in name or os.sep in name:
         return Path(name)
     return Path(models_dir) if models_dir else MODELS_DIR / name
+
+
+class _Augmented(keras.utils.PyDataset):
+    """Shuffled batches of freshly augmented images, each its own reconstruction target."""
+
+    def __init__(self, images: np.ndarray, batch_size: int, kinds, seed: int):
+        super().__init__()
+        self.images, self.batch_size, self.kinds = images, batch_size, tuple(kinds)
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(images))
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
+        x = augment_images(self.images[rows], self.kinds, self.rng)
+        return x, x
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.images))
 
 
 class _TrainingState(keras.callbacks.Callback):
@@ -77,6 +99,8 @@ def train(
     verbose="auto",
     data: Dataset | None = None,
     callbacks: list | None = None,
+    augment=(),
+    whiten: float | None = None,
 ) -> TrainedModel:
     """Train an autoencoder and save it as ``models/<name>/model.keras`` + ``meta.json``.
 
@@ -86,6 +110,13 @@ def train(
     same items stay out of training in every run. With ``resume`` an interrupted run
     of the same name continues from its last epoch. Extra Keras ``callbacks`` (a live
     plot in a notebook, say) run after the project's own.
+
+    ``augment`` (``"flip"``, ``"shift"``; see :func:`recsys_nb.data.augment_images`)
+    trains on randomly flipped / shifted copies of the images, drawn anew each epoch.
+    ``whiten`` fits a latent transform on the training images' codes after training
+    (0: centre on their mean, 1: full whitening, between: partial), kept in
+    ``meta.json`` and applied by :func:`recsys_nb.embed.embed` to every embedding.
+    No labels are used either way.
     """
     quick = quick_mode(quick)
     is_mnist = dataset == "fashion-mnist"
@@ -101,6 +132,12 @@ def train(
         epochs = QUICK_EPOCHS if quick else 20
     if epochs < 1:
         raise RecsysError(f"epochs must be at least 1, got {epochs}")
+    if isinstance(augment, str):
+        augment = [a for a in augment.split(",") if a]
+    augment = tuple(augment or ())
+    augment_images(data.images[:1], augment, np.random.default_rng(0))  # check the names
+    if whiten is not None and not 0.0 <= whiten <= 1.0:
+        raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")
 
     train_set, val_set = data.split(val_fraction, seed)
     if quick:
@@ -119,6 +156,8 @@ def train(
         "loss": loss,
         "learning_rate": learning_rate,
     }
+    if augment:
+        config["augment"] = list(augment)
     folder.mkdir(parents=True, exist_ok=True)
     history: dict = {}
     initial_epoch = 0
@@ -130,7 +169,7 @@ def train(
             initial_epoch, history = state["epoch"], state["history"]
             print(f"resuming {folder} from epoch {initial_epoch}")
     if initial_epoch == 0:
-        autoencoder = build_autoencoder(**config)
+        autoencoder = build_autoencoder(**{k: v for k, v in config.items() if k != "augment"})
 
     callbacks = [
         keras.callbacks.EarlyStopping(
@@ -141,14 +180,21 @@ def train(
         *(callbacks or []),
     ]
     started = dt.datetime.now(dt.UTC)
+    if augment:
+        batches = _Augmented(train_set.images, batch_size, augment, seed + initial_epoch)
+        fit_args = {"x": batches}
+    else:
+        fit_args = {
+            "x": train_set.images,
+            "y": train_set.images,
+            "batch_size": batch_size,
+            "shuffle": True,
+        }
     autoencoder.fit(
-        train_set.images,
-        train_set.images,
+        **fit_args,
         validation_data=(val_set.images, val_set.images),
         epochs=epochs,
         initial_epoch=initial_epoch,
-        batch_size=batch_size,
-        shuffle=True,
         callbacks=callbacks,
         verbose=verbose,
     )
@@ -176,11 +222,17 @@ def train(
         "train_loss": history["loss"][best],
         "val_loss": history["val_loss"][best],
         "history": history,
+        "augment": list(augment),
         "versions": _versions(),
         "git_commit": _git_commit(),
         "trained_at": started.isoformat(timespec="seconds"),
         "train_seconds": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1),
     }
+    if whiten is not None:
+        codes = autoencoder.get_layer("encoder").predict(
+            train_set.images, batch_size=1024, verbose=0
+        )
+        meta["latent_transform"] = fit_latent_transform(codes, whiten)
     save_model(autoencoder, folder, meta)
     for leftover in ("checkpoint.keras", "checkpoint.json", "embeddings.npz"):
         (folder / leftover).unlink(missing_ok=True)

@@ -238,3 +238,47 @@ def test_evaluate_fashion_mnist_format(tiny_product_model, models_dir):
     assert set(report["results"]) == {"model", "raw_grey", f"pca{PCA_DIM}", "chance"}
     check_rows(report, ["label"], colour=False)
     json.dumps(report)
+
+
+# --- the training options behind the recipe ------------------------------------------------
+
+
+def test_augment_images_flips_and_shifts_with_white(rng):
+    from recsys_nb.data import augment_images
+
+    images = np.zeros((64, 16, 12, 1), dtype=np.float32)
+    images[:, :, :6] = 0.5  # left half grey, right half black
+    flipped = augment_images(images, ["flip"], np.random.default_rng(0))
+    mirrored = np.all(flipped == images[:, :, ::-1], axis=(1, 2, 3))
+    assert 0 < mirrored.sum() < 64 and np.all(mirrored | np.all(flipped == images, axis=(1, 2, 3)))
+    shifted = augment_images(images, ["shift"], np.random.default_rng(0))
+    assert shifted.shape == images.shape and set(np.unique(shifted)) <= {0.0, 0.5, 1.0}
+    assert np.any(shifted == 1.0)  # white comes in from the border
+    assert np.array_equal(images, np.where(images == 0.5, 0.5, 0.0))  # input untouched
+    with pytest.raises(RecsysError, match="unknown augmentation"):
+        augment_images(images, ["rotate"], np.random.default_rng(0))
+
+
+def test_train_with_augment_and_whiten(small_catalog, models_dir):
+    data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
+    model = recsys_nb.train(
+        data=data,
+        name=str(models_dir / "tiny-aug-whiten"),
+        epochs=1,
+        batch_size=64,
+        filters=(8, 16),
+        latent_dim=8,
+        augment="flip,shift",
+        whiten=1.0,
+        verbose=0,
+    )
+    spec = model.meta["latent_transform"]
+    assert model.meta["augment"] == ["flip", "shift"] and spec["whiten"] == 1.0
+    train_part, _ = data.split()
+    vectors = embed(model, train_part.images)
+    codes = model.encoder.predict(train_part.images, verbose=0)
+    whitened = (codes - np.array(spec["mean"])) @ np.array(spec["matrix"])
+    np.testing.assert_allclose(vectors, l2_normalize(whitened), atol=1e-4)
+    np.testing.assert_allclose(np.cov(whitened, rowvar=False), np.eye(8), atol=1e-3)
+    with pytest.raises(RecsysError, match="whiten"):
+        recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, whiten=2.0)

@@ -1,0 +1,208 @@
+"""Retrieval ablation: does the autoencoder match products by shape or by colour?
+
+Trains (or loads, when ``models/<variant>`` already holds the same recipe) each
+variant with :func:`recsys_nb.train` -- exactly what ``recsys-nb train`` runs -- and
+evaluates it with :func:`recsys_nb.evaluate.evaluate` on images it never trained on:
+the validation split (by id) of the shared catalogue at 64x48, and the Fashion-MNIST
+test set. Every trained model is also evaluated with other latent transforms fitted
+on its training codes (raw codes, centred, half / fully whitened), which needs no
+retraining. The baselines (raw pixels, PCA-32, colour histogram, chance) come from the
+same evaluation run.
+
+    python benchmarks/retrieval.py            # the full variants (hours on 2 cores)
+    python benchmarks/retrieval.py --quick    # small subsets, 2 epochs: minutes
+    python benchmarks/retrieval.py --variants products-grey,fm-w --no-train
+
+Writes ``benchmarks/results/retrieval{,-quick}.md`` and ``.json`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import recsys_nb  # noqa: F401  (sets the Keras backend)
+from recsys_nb.data import load_catalog, load_fashion_mnist
+from recsys_nb.embed import fit_latent_transform
+from recsys_nb.errors import RecsysError
+from recsys_nb.evaluate import evaluate
+from recsys_nb.model import load_model
+from recsys_nb.train import MODELS_DIR, train
+
+RESULTS = Path(__file__).resolve().parent / "results"
+K = 10
+
+# name -> recsys_nb.train() arguments (the same as `recsys-nb train` flags)
+VARIANTS = {
+    "products-rgb": {"dataset": "products", "channels": 3, "epochs": 8},
+    "products-grey": {"dataset": "products", "channels": 1, "epochs": 8, "whiten": 0.5},
+    "products-grey-aug": {
+        "dataset": "products",
+        "channels": 1,
+        "epochs": 8,
+        "augment": "flip,shift",
+        "whiten": 0.5,
+    },
+    "fm-w": {"dataset": "fashion-mnist", "epochs": 8, "whiten": 0.5},
+}
+# latent transforms evaluated on every model, fitted on its own training codes
+TRANSFORMS = {"codes": None, "centred": 0.0, "whiten 0.5": 0.5, "whiten 1": 1.0}
+
+
+def command(spec: dict, name: str) -> str:
+    """The `recsys-nb train` command line of a variant."""
+    flags = [f"--dataset {spec['dataset']}", f"--name {name}", f"--epochs {spec['epochs']}"]
+    if spec.get("channels"):
+        flags.append(f"--channels {spec['channels']}")
+    if spec.get("augment"):
+        flags.append(f"--augment {spec['augment']}")
+    if spec.get("whiten") is not None:
+        flags.append(f"--whiten {spec['whiten']}")
+    return "recsys-nb train " + " ".join(flags)
+
+
+def matches(meta: dict, spec: dict, quick: bool) -> bool:
+    """Whether a saved model was trained with this variant's recipe."""
+    same = (
+        bool(meta.get("quick")) == quick
+        and (quick or meta.get("requested_epochs") == spec["epochs"])
+        and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
+    )
+    if spec["dataset"] != "fashion-mnist":
+        same = same and meta["input_shape"][-1] == spec.get("channels", 3)
+    transform = meta.get("latent_transform")
+    return same and (transform or {}).get("whiten") == spec.get("whiten")
+
+
+def get_model(name: str, spec: dict, quick: bool, allow_train: bool):
+    name = f"{name}-quick" if quick else name  # never overwrite a full model
+    folder = MODELS_DIR / name
+    try:
+        model = load_model(folder)
+        if matches(model.meta, spec, quick):
+            print(f"{name}: loaded {folder}", flush=True)
+            return model
+    except RecsysError:
+        pass
+    if not allow_train:
+        print(f"{name}: no trained model with this recipe in {folder}; skipped", flush=True)
+        return None
+    print(f"{name}: training ({command(spec, name)})", flush=True)
+    return train(name=name, quick=quick, verbose=2, **spec)
+
+
+def training_codes(model) -> np.ndarray:
+    """The encoder's codes of the model's training split (what transforms are fitted on)."""
+    meta = model.meta
+    if meta.get("dataset") == "fashion-mnist":
+        data = load_fashion_mnist("train")
+    else:
+        height, width, channels = model.input_shape
+        data = load_catalog(meta["source"], size=(height, width), channels=channels)
+    split = meta.get("split", {})
+    train_part, _ = data.split(split.get("val_fraction", 0.1), split.get("seed", 0))
+    limit = meta["n_train"]
+    return model.encoder.predict(train_part.images[:limit], batch_size=1024, verbose=0)
+
+
+def row(variant, transform, model, result, spec=None) -> dict:
+    out = {
+        "variant": variant,
+        "latent transform": transform,
+        "dataset": "fashion-mnist" if "label" in result["precision"] else "products",
+        "latent": model.latent_dim if model else None,
+        "train_s": model.meta.get("train_seconds") if model else None,
+        "epochs": model.meta.get("epochs") if model else None,
+        "val_loss": model.meta.get("val_loss") if model else None,
+        "precision": result["precision"],
+        "same_colour": result.get("same_colour"),
+        "mrr": result["mrr"],
+    }
+    if spec is not None:
+        out["command"] = command(spec, variant)
+    return out
+
+
+def run(names, quick: bool, allow_train: bool, limit=None) -> list[dict]:
+    rows, baselines_done = [], set()
+    for name in names:
+        spec = VARIANTS[name]
+        model = get_model(name, spec, quick, allow_train)
+        if model is None:
+            continue
+        started = time.time()
+        report = evaluate(model, k=K, baselines=spec["dataset"] not in baselines_done, limit=limit)
+        baselines_done.add(spec["dataset"])
+        codes = training_codes(model)
+        stored = model.meta.pop("latent_transform", None)
+        try:
+            for label, whiten in TRANSFORMS.items():
+                if whiten is not None:
+                    model.meta["latent_transform"] = fit_latent_transform(codes, whiten)
+                else:
+                    model.meta.pop("latent_transform", None)
+                result = evaluate(model, k=K, baselines=False, limit=limit)["results"]["model"]
+                tag = label + (" (stored)" if (stored or {}).get("whiten") == whiten else "")
+                rows.append(row(name, tag, model, result, spec))
+        finally:
+            model.meta.pop("latent_transform", None)
+            if stored is not None:
+                model.meta["latent_transform"] = stored
+        for base, result in report["results"].items():
+            if base != "model":
+                rows.append(row(f"baseline: {base}", "", None, result))
+        print(f"{name}: evaluated on {report['n_items']} items in {time.time() - started:.0f} s")
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    labels = ["articleType", "subCategory", "masterCategory", "label"]
+    head = ["variant", "latent transform", "d", "train s", "epochs", "val loss"]
+    head += [f"P@{K} {label}" for label in labels] + [f"same_colour@{K}", "MRR"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def fmt(v, spec="{:.3f}"):
+        return "" if v is None else spec.format(v)
+
+    for r in rows:
+        cells = [r["variant"], r["latent transform"], fmt(r["latent"], "{}")]
+        cells += [fmt(r["train_s"], "{:.0f}"), fmt(r["epochs"], "{}"), fmt(r["val_loss"], "{:.4f}")]
+        cells += [fmt(r["precision"].get(label)) for label in labels]
+        cells += [fmt(r["same_colour"]), fmt(r["mrr"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small subsets, 2 epochs")
+    parser.add_argument("--variants", help=f"comma-separated, from {', '.join(VARIANTS)}")
+    parser.add_argument("--no-train", dest="train", action="store_false", help="load only")
+    args = parser.parse_args(argv)
+    names = args.variants.split(",") if args.variants else list(VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}")
+    if args.quick:
+        VARIANTS.update({n: {**VARIANTS[n], "epochs": 2} for n in names})
+    rows = run(names, args.quick, args.train, limit=2000 if args.quick else None)
+    suffix = "-quick" if args.quick else ""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = table(rows)
+    note = (
+        f"k = {K}, cosine, each item queries all other evaluated items. Products: the "
+        "validation split (by id) of the shared catalogue, 64x48; Fashion-MNIST: the test "
+        "set. Baselines are evaluated on the same items in the same run.\n\n"
+    )
+    (RESULTS / f"retrieval{suffix}.md").write_text(note + text + "\n")
+    (RESULTS / f"retrieval{suffix}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
