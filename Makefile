@@ -6,13 +6,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab setup widget system bench clean
+.PHONY: demo test test-e2e lab setup widget system bench clean
 
 demo: setup widget system
 	$(PY) -m recsys_nb.demo
 
 test: setup widget system
 	$(PY) -m pytest
+
+# The browser tests alone (the widget in a harness page and in a real JupyterLab).
+test-e2e: setup widget system
+	$(PY) -m pytest tests/ui
 
 lab: setup widget
 	$(VENV)/bin/jupyter lab notebooks/
