@@ -144,6 +144,26 @@ def encode_vector(vector: np.ndarray):
     return Binary(VECTOR_HEADER + np.asarray(vector, dtype="<f4").tobytes(), 9)
 
 
+def encode_vectors(vectors: np.ndarray) -> list:
+    """The rows of a matrix as BSON binary vectors (what :func:`encode_vector` gives each).
+
+    One buffer for all rows (header bytes + little-endian float32 values), then one
+    slice a row: several times faster than encoding row by row.
+    """
+    from bson.binary import Binary
+
+    rows = np.ascontiguousarray(vectors, dtype="<f4")
+    if rows.ndim != 2:
+        raise ValueError(f"expected a matrix of vectors, got shape {rows.shape}")
+    n, dim = rows.shape
+    width = len(VECTOR_HEADER) + 4 * dim
+    buf = np.empty((n, width), dtype=np.uint8)
+    buf[:, : len(VECTOR_HEADER)] = np.frombuffer(VECTOR_HEADER, dtype=np.uint8)
+    buf[:, len(VECTOR_HEADER) :] = rows.view(np.uint8).reshape(n, 4 * dim)
+    raw = buf.tobytes()
+    return [Binary(raw[i * width : (i + 1) * width], 9) for i in range(n)]
+
+
 def decode_vectors(values: list, dim: int) -> np.ndarray:
     """Stored vectors (binary float32 vectors or arrays of numbers) as a float32 matrix."""
     if not values:
@@ -168,6 +188,41 @@ def _plain(value):
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def _plain_column(column: pd.Series) -> list:
+    """A column's values as :func:`_plain` gives them (missing values as ``None``), fast.
+
+    Whole-column conversions for numbers, booleans and text; any other column value by
+    value.
+    """
+    dtype = column.dtype
+    kind = dtype.kind if isinstance(dtype, np.dtype) else None
+    if kind in ("i", "u", "b"):
+        return column.tolist()  # Python ints and bools
+    if kind == "f":
+        values = column.to_numpy()
+        out = values.tolist()
+        for i in np.flatnonzero(~np.isfinite(values)):
+            out[i] = None
+        return out
+    if isinstance(dtype, pd.StringDtype) or (
+        kind == "O" and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
+    ):
+        out = column.tolist()  # str, and None / NaN / NA where missing
+        for i in np.flatnonzero(column.isna().to_numpy()):
+            out[i] = None
+        return out
+    return [_plain(v) for v in column.to_numpy(dtype=object)]
+
+
+def _plain_records(frame: pd.DataFrame) -> list[dict]:
+    """The rows of ``frame`` as dicts of BSON-friendly values (see :func:`_plain_column`)."""
+    columns = list(frame.columns)
+    if not columns:
+        return [{} for _ in range(len(frame))]
+    values = [_plain_column(frame.iloc[:, j]) for j in range(len(columns))]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _item_id(value):
@@ -556,7 +611,11 @@ class MongoStore:
         """
         model_id = str(embeddings.model_id)
         dim = int(latent_dim)
-        ids = [_item_id(i) for i in np.asarray(embeddings.ids).tolist()]
+        ids_arr = np.asarray(embeddings.ids)
+        if ids_arr.dtype.kind in ("i", "u", "U"):  # tolist gives Python ints / str already
+            ids = ids_arr.tolist()
+        else:
+            ids = [_item_id(i) for i in ids_arr.tolist()]
         vectors = check_vectors(ids, embeddings.vectors, dim)
         source = str(embeddings.source)
         meta = dict(meta or {"model_id": model_id})
@@ -609,17 +668,18 @@ class MongoStore:
             written = 0
             for start in range(0, len(todo), batch_size):
                 rows = todo[start : start + batch_size]
+                encoded = encode_vectors(vectors[rows])  # one buffer, then a slice a row
                 docs = [
                     {
                         "_id": f"{model_id}:{ids[r]}",
                         "model_id": model_id,
                         "item_id": ids[r],
-                        "pos": int(r),
+                        "pos": r,
                         "dim": dim,
-                        "vector": encode_vector(vectors[r]),
+                        "vector": v,
                         **labels[r],
                     }
-                    for r in rows
+                    for r, v in zip(rows.tolist(), encoded, strict=True)
                 ]
                 if overwrite:
                     self._upsert(self.embeddings, docs, what)
@@ -663,15 +723,13 @@ class MongoStore:
         if not overwrite:
             stored = {d["item_id"] for d in self.items.find({"catalog": source}, {"item_id": 1})}
             rows = [r for r in rows if ids[r] not in stored]
-        meta = embeddings.meta.reindex(np.asarray(embeddings.ids))
-        columns = list(meta.columns)
-        records = meta.to_numpy(dtype=object)
+        records = _plain_records(embeddings.meta.reindex(np.asarray(embeddings.ids)))
         what = f"writing the items of {source}"
         for start in range(0, len(rows), batch_size):
             docs = []
             for r in rows[start : start + batch_size]:
                 doc = {"_id": f"{key}:{ids[r]}", "catalog": source, "item_id": ids[r]}
-                doc.update({c: _plain(v) for c, v in zip(columns, records[r], strict=True)})
+                doc.update(records[r])
                 docs.append(doc)
             if overwrite:
                 self._upsert(self.items, docs, what)
@@ -706,8 +764,7 @@ class MongoStore:
         columns = [c for c in meta.columns if c not in NOT_LABELS]
         if not columns:
             return [{} for _ in ids]
-        values = meta.reindex(pd.Index(ids))[columns].to_numpy(dtype=object)
-        return [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in values]
+        return _plain_records(meta.reindex(pd.Index(ids))[columns])
 
     def _upsert(self, collection, docs: list[dict], what: str, attempts: int = 5) -> None:
         """Replace-or-insert by ``_id``, unordered; duplicate-key races are retried."""
