@@ -134,8 +134,9 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
         idx = (cursor + np.arange(steps * BATCH)) % len(x_train)
         cursor += steps * BATCH
         batch = x_train[idx]
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         net.fit(batch, batch, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        fit.cpu_s = time.process_time() - cpu
         return time.perf_counter() - t
 
     fit(1)
@@ -150,7 +151,10 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
         cmd = json.loads(line)
         if cmd["cmd"] == "train":
             seconds = fit(cmd["steps"])
-            _say(event="trained", seconds=seconds, img_s=cmd["steps"] * BATCH / seconds)
+            n = cmd["steps"] * BATCH
+            _say(
+                event="trained", seconds=seconds, img_s=n / seconds, cpu_ms_img=fit.cpu_s / n * 1e3
+            )
         elif cmd["cmd"] == "eval":
             loss = net.evaluate(x_val, x_val, batch_size=BATCH, verbose=0)
             _say(event="eval", val_loss=float(loss), steps=cursor // BATCH)
@@ -175,6 +179,9 @@ class Worker:
             KERAS_BACKEND=backend,
             RECSYS_NB_KERAS_BACKEND=backend,
             JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+            # recsys_nb lowers these only when it picks the cache folder itself
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
             PYTHONUNBUFFERED="1",
         )
         self.log = log
@@ -228,7 +235,7 @@ def run_model(model_key, plan, log, tmp, second_run) -> list[dict]:
             warm = Worker(model_key, variant, cache, train_n, val_n, log)
             second = warm.read()
             if variant not in second_run:
-                first, second = second, {**second, "warmup_s": float("nan")}
+                first, second = second, {**second, "warmup_s": None}
             workers[variant] = warm
             rows.append(
                 {
@@ -241,11 +248,12 @@ def run_model(model_key, plan, log, tmp, second_run) -> list[dict]:
                     "warmup_cold_s": first["warmup_s"],
                     "warmup_warm_s": second["warmup_s"],
                     "img_s_rounds": [],
+                    "cpu_ms_img_rounds": [],
                 }
             )
             print(
                 f"  {model_key} {variant}: warm-up {first['warmup_s']:.1f} s cold, "
-                f"{second['warmup_s']:.1f} s warm",
+                f"{_num(second['warmup_s'])} s warm",
                 flush=True,
             )
         by_variant = {row["variant"]: row for row in rows}
@@ -256,6 +264,7 @@ def run_model(model_key, plan, log, tmp, second_run) -> list[dict]:
                 loads.append(os.getloadavg()[0])
                 reply = workers[variant].ask(cmd="train", steps=steps)
                 by_variant[variant]["img_s_rounds"].append(round(reply["img_s"], 1))
+                by_variant[variant]["cpu_ms_img_rounds"].append(round(reply["cpu_ms_img"], 3))
             loads.append(os.getloadavg()[0])
             print(
                 f"  {model_key} round {r + 1}/{rounds}: "
@@ -273,6 +282,7 @@ def run_model(model_key, plan, log, tmp, second_run) -> list[dict]:
             ims = row["img_s_rounds"]
             row["img_s_best"] = round(max(ims), 1)
             row["img_s_median"] = round(statistics.median(ims), 1)
+            row["cpu_ms_img"] = round(statistics.median(row["cpu_ms_img_rounds"]), 3)
             row["load_min"], row["load_max"] = round(min(loads), 2), round(max(loads), 2)
     finally:
         for w in workers.values():
@@ -282,22 +292,29 @@ def run_model(model_key, plan, log, tmp, second_run) -> list[dict]:
 
 def fmt_table(rows, torch_missing: bool) -> str:
     head = (
-        "| model | variant | backend | conv layers | img/s median | img/s best | "
+        "| model | variant | backend | conv layers | img/s median | img/s best | CPU ms/img | "
         "warm-up cold s | warm-up warm s | val loss (steps) | load avg (1 min) |\n"
-        "|---|---|---|---|---:|---:|---:|---:|---:|---|\n"
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n"
     )
     lines = []
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['variant']} | {r['backend']} | {r['layers']} | "
-            f"{r['img_s_median']:.0f} | {r['img_s_best']:.0f} | {r['warmup_cold_s']:.1f} | "
-            f"{r['warmup_warm_s']:.1f} | {r['val_loss']:.4f} ({r['trained_steps']}) | "
+            f"{r['img_s_median']:.0f} | {r['img_s_best']:.0f} | {r['cpu_ms_img']:.2f} | "
+            f"{r['warmup_cold_s']:.1f} | "
+            f"{_num(r['warmup_warm_s'])} | {r['val_loss']:.4f} ({r['trained_steps']}) | "
             f"{r['load_min']:.1f}-{r['load_max']:.1f} |"
         )
     text = head + "\n".join(lines) + "\n"
     if torch_missing:
         text += "\nkeras-torch rows missing: torch is not installed (see above).\n"
+    if any(r["warmup_warm_s"] is None for r in rows):
+        text += "\n`-`: started once only (--quick).\n"
     return text
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def summary(rows) -> dict:
@@ -310,10 +327,12 @@ def summary(rows) -> dict:
             out[prefix + "keras_jax_warmup_cold_s"] = round(jax_row["warmup_cold_s"], 2)
             out[prefix + "keras_jax_warmup_warm_s"] = round(jax_row["warmup_warm_s"], 2)
             out[prefix + "keras_jax_val_loss"] = jax_row["val_loss"]
+            out[prefix + "keras_jax_cpu_ms_img"] = jax_row["cpu_ms_img"]
         if torch_row:
             out[prefix + "keras_torch_img_s"] = torch_row["img_s_median"]
             out[prefix + "keras_torch_warmup_s"] = round(torch_row["warmup_cold_s"], 2)
             out[prefix + "keras_torch_val_loss"] = torch_row["val_loss"]
+            out[prefix + "keras_torch_cpu_ms_img"] = torch_row["cpu_ms_img"]
         stock = get.get((model_key, "keras-jax-stock"))
         if stock:
             out[prefix + "keras_jax_stock_img_s"] = stock["img_s_median"]
@@ -393,7 +412,9 @@ def main() -> None:
         f"torch {info['torch']}; batch {BATCH}; img/s over interleaved rounds of `model.fit`; "
         "warm-up = build + compile + first step in a fresh process (cold: empty JAX "
         "compilation cache; warm: second process, cache filled by the first); val loss after "
-        "the same number of steps on the same batches. Load avg includes this benchmark.\n\n"
+        "the same number of steps on the same batches. CPU ms/img: process CPU time (all "
+        "threads, spin-waits included) per image, median over rounds; less sensitive to other "
+        "load than img/s. Load avg includes this benchmark (about 2 when otherwise idle).\n\n"
         f"{table}\n"
         f"28x28 Keras-JAX / Keras-torch: {result.get('ratio')}; "
         f"product: {result.get('product_ratio')}\n"
