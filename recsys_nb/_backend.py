@@ -42,13 +42,15 @@ def ensure_backend() -> None:
 def enable_compile_cache(path=COMPILE_CACHE) -> None:
     """Keep XLA's compiled train steps on disk, so a second run does not compile again.
 
-    Honours a ``JAX_COMPILATION_CACHE_DIR`` the user set; otherwise
-    ``$RECSYS_NB_JAX_CACHE`` or ``~/.cache/recsys_nb/jax``.
+    The folder is ``JAX_COMPILATION_CACHE_DIR`` if the user set one, else
+    ``$RECSYS_NB_JAX_CACHE`` or ``~/.cache/recsys_nb/jax``. Small and quick compiles are
+    cached too (JAX skips them by default), unless the user set those thresholds.
     """
     import jax
 
-    if jax.config.jax_compilation_cache_dir:
-        return
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(path))
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    if "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
