@@ -9,7 +9,7 @@ on its training codes (raw codes, centred, half / fully whitened), which needs n
 retraining. The baselines (raw pixels, PCA-32, colour histogram, chance) come from the
 same evaluation run.
 
-    python benchmarks/retrieval.py            # the full variants (hours on 2 cores)
+    python benchmarks/retrieval.py            # the full variants (hours on 2 busy cores)
     python benchmarks/retrieval.py --quick    # small subsets, 2 epochs: minutes
     python benchmarks/retrieval.py --variants products-grey,fm-w --no-train
 
@@ -38,16 +38,16 @@ K = 10
 
 # name -> recsys_nb.train() arguments (the same as `recsys-nb train` flags)
 VARIANTS = {
-    "products-rgb": {"dataset": "products", "channels": 3, "epochs": 8},
-    "products-grey": {"dataset": "products", "channels": 1, "epochs": 8, "whiten": 0.5},
+    "products-rgb": {"dataset": "products", "channels": 3, "epochs": 4},
+    "products-grey": {"dataset": "products", "channels": 1, "epochs": 4, "whiten": 0.5},
     "products-grey-aug": {
         "dataset": "products",
         "channels": 1,
-        "epochs": 8,
+        "epochs": 4,
         "augment": "flip,shift",
         "whiten": 0.5,
     },
-    "fm-w": {"dataset": "fashion-mnist", "epochs": 8, "whiten": 0.5},
+    "fm-w": {"dataset": "fashion-mnist", "epochs": 4, "whiten": 0.5},
 }
 # latent transforms evaluated on every model, fitted on its own training codes
 TRANSFORMS = {"codes": None, "centred": 0.0, "whiten 0.5": 0.5, "whiten 1": 1.0}

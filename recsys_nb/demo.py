@@ -12,11 +12,15 @@ import time
 
 from .errors import RecsysError
 
-# The reference models: what `make demo` leaves in models/<name>.
+# The reference models: what `make demo` leaves in models/<name>, as recsys_nb.train()
+# arguments (`recsys-nb train` flags). Products: greyscale input and half-whitened codes
+# (benchmarks/retrieval.py, README "Does the autoencoder match by shape or by colour?").
+# About 22 minutes of training on 2 free cores (~100 s / ~70 s per epoch).
 REFERENCE = {
-    "fashion-mnist": {"dataset": "fashion-mnist", "epochs": 12},
-    "products": {"dataset": "products", "epochs": 20},
+    "fashion-mnist": {"dataset": "fashion-mnist", "epochs": 8, "whiten": 0.5},
+    "products": {"dataset": "products", "epochs": 8, "channels": 1, "whiten": 0.5},
 }
+TRAIN_OPTIONS = ("channels", "augment", "whiten")
 EXAMPLE_QUERIES = {"products": 21379, "fashion-mnist": 0}
 RAW_BASELINE = {"products": "raw_rgb", "fashion-mnist": "raw_grey"}
 
@@ -29,7 +33,16 @@ def _up_to_date(name: str, spec: dict, quick: bool) -> bool:
         meta = load_model(model_dir(name)).meta
     except RecsysError:
         return False
-    return meta.get("quick") == quick and (quick or meta.get("requested_epochs") == spec["epochs"])
+    same_recipe = (
+        meta.get("input_shape", [0])[-1] == spec.get("channels", meta.get("input_shape", [0])[-1])
+        and (meta.get("latent_transform") or {}).get("whiten") == spec.get("whiten")
+        and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
+    )
+    return (
+        same_recipe
+        and meta.get("quick") == quick
+        and (quick or meta.get("requested_epochs") == spec["epochs"])
+    )
 
 
 def run(quick: bool = False, retrain: bool = False) -> int:
@@ -51,6 +64,7 @@ def run(quick: bool = False, retrain: bool = False) -> int:
                 epochs=None if quick else spec["epochs"],
                 quick=quick,
                 verbose=2,
+                **{k: v for k, v in spec.items() if k in TRAIN_OPTIONS},
             )
         store = MemoryStore.from_model(model_dir(name))
         report = evaluate(store.model, limit=2000 if quick else None)
