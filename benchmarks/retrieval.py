@@ -39,7 +39,7 @@ K = 10
 # name -> recsys_nb.train() arguments (the same as `recsys-nb train` flags)
 VARIANTS = {
     "products-rgb": {"dataset": "products", "channels": 3, "epochs": 4},
-    "products-grey": {"dataset": "products", "channels": 1, "epochs": 4, "whiten": 0.5},
+    "products-grey": {"dataset": "products", "channels": 1, "epochs": 14, "whiten": 1.0},
     "products-grey-aug": {
         "dataset": "products",
         "channels": 1,
