@@ -76,8 +76,13 @@ def vectors_for(model_dir: Path, catalog: Path, workdir: Path) -> tuple[Path, in
     print(f"no vectors for {catalog} in {model_dir}: training a tiny model", flush=True)
     data = recsys_nb.load_catalog(catalog, size=(32, 24), limit=2048)
     model = recsys_nb.train(
-        data=data, name=str(workdir / "latency-model"), epochs=1, batch_size=128,
-        filters=(8, 16), latent_dim=16, verbose=0,
+        data=data,
+        name=str(workdir / "latency-model"),
+        epochs=1,
+        batch_size=128,
+        filters=(8, 16),
+        latent_dim=16,
+        verbose=0,
     )
     embed_catalog(model, catalog)
     return model.path / EMBEDDINGS_FILE, model.latent_dim, model.meta
@@ -221,8 +226,11 @@ def main(argv=None) -> int:
         "goal_p95_ms": GOAL_MS,
         "measure": "click event timeStamp -> first animation frame with k recommendation "
         "images loaded and decoded (performance.now), JupyterLab + Chromium headless",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_1min": round(os.getloadavg()[0], 2)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_1min": round(os.getloadavg()[0], 2),
+        },
         "wall_s": round(time.monotonic() - started, 1),
         "stores": results,
     }
@@ -233,8 +241,10 @@ def main(argv=None) -> int:
     header = f"{'store':8} {'clicks':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}"
     print(f"{header}  p95 < {GOAL_MS:g} ms")
     for name, r in results.items():
-        print(f"{name:8} {r['clicks']:6d} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['max_ms']:8.1f}"
-              f"  {'yes' if r['goal_met'] else 'NO'}")
+        print(
+            f"{name:8} {r['clicks']:6d} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['max_ms']:8.1f}"
+            f"  {'yes' if r['goal_met'] else 'NO'}"
+        )
     print(f"saved {out.relative_to(REPO)}")
     summary = {k: {"p50_ms": v["p50_ms"], "p95_ms": v["p95_ms"]} for k, v in results.items()}
     print(json.dumps(summary))

@@ -119,14 +119,28 @@ def notebook_model(
     if quick:
         data = load_catalog(catalog, size=QUICK_SIZE)
         return train(
-            data=data, name=str(folder), epochs=QUICK_EPOCHS, filters=QUICK_FILTERS,
-            latent_dim=latent_dim, loss=loss, batch_size=64, learning_rate=QUICK_LEARNING_RATE,
-            quick=True, resume=False,
-            verbose=verbose, callbacks=callbacks,
+            data=data,
+            name=str(folder),
+            epochs=QUICK_EPOCHS,
+            filters=QUICK_FILTERS,
+            latent_dim=latent_dim,
+            loss=loss,
+            batch_size=64,
+            learning_rate=QUICK_LEARNING_RATE,
+            quick=True,
+            resume=False,
+            verbose=verbose,
+            callbacks=callbacks,
         )
     return train(
-        catalog, str(folder), epochs=FULL_EPOCHS, latent_dim=latent_dim, loss=loss,
-        quick=False, verbose=verbose, callbacks=callbacks,
+        catalog,
+        str(folder),
+        epochs=FULL_EPOCHS,
+        latent_dim=latent_dim,
+        loss=loss,
+        quick=False,
+        verbose=verbose,
+        callbacks=callbacks,
     )
 
 
@@ -266,8 +280,9 @@ def data_uri(image, fmt: str = "JPEG") -> str:
     return f"data:image/{mime};base64,{base64.b64encode(encode_image(image, fmt)).decode()}"
 
 
-def thumbnails(ids, meta: pd.DataFrame | None = None, data: Dataset | None = None,
-               size=THUMB_SIZE) -> np.ndarray:
+def thumbnails(
+    ids, meta: pd.DataFrame | None = None, data: Dataset | None = None, size=THUMB_SIZE
+) -> np.ndarray:
     """uint8 RGB pictures of ``ids``: from ``data`` (its pixels) or the photos in ``image_path``."""
     ids = list(ids)
     if data is not None:
@@ -346,17 +361,29 @@ def image_grid(
     for r, row in enumerate(rows):
         y = pad + r * (h + cap_h + pad)
         if row_labels is not None and r < len(row_labels):
-            draw.text((4, y + h // 2 - 6), _fit_text(str(row_labels[r]), label_width - 8, font),
-                      fill="black", font=font)
+            draw.text(
+                (4, y + h // 2 - 6),
+                _fit_text(str(row_labels[r]), label_width - 8, font),
+                fill="black",
+                font=font,
+            )
         for c, cell in enumerate(row):
             x = left + pad + c * (w + pad)
             if cell is not None:
                 img = Image.fromarray(cell)
-                canvas.paste(img.resize((w, h), Image.Resampling.NEAREST if scale > 1 and
-                                        cell.shape[0] < 40 else Image.Resampling.BILINEAR), (x, y))
+                canvas.paste(
+                    img.resize(
+                        (w, h),
+                        Image.Resampling.NEAREST
+                        if scale > 1 and cell.shape[0] < 40
+                        else Image.Resampling.BILINEAR,
+                    ),
+                    (x, y),
+                )
             if captions is not None and k < len(captions) and captions[k]:
-                draw.text((x, y + h + 1), _fit_text(str(captions[k]), w, font), fill="black",
-                          font=font)
+                draw.text(
+                    (x, y + h + 1), _fit_text(str(captions[k]), w, font), fill="black", font=font
+                )
             k += 1
     return ImageGrid(canvas, len(rows), ncols, title)
 
@@ -368,8 +395,12 @@ def _fit_text(text: str, width: int, font) -> str:
 
 
 def category_grid(
-    data: Dataset, column: str = "articleType", n_categories: int = 8, per_category: int = 8,
-    seed: int = 0, scale: int = 2,
+    data: Dataset,
+    column: str = "articleType",
+    n_categories: int = 8,
+    per_category: int = 8,
+    seed: int = 0,
+    scale: int = 2,
 ) -> ImageGrid:
     """``per_category`` random (seeded) products of each of the most common categories."""
     if column not in data.meta.columns:
@@ -400,12 +431,14 @@ def reconstruction_grid(models, images, scale: int = 2) -> ImageGrid:
         models = {"reconstruction": models}
     images = np.asarray(images, np.float32)
     rows = [list(images)] + [list(reconstruct(m, images)) for m in models.values()]
-    return image_grid(rows, len(images), row_labels=["original", *models], scale=scale,
-                      title="reconstructions")
+    return image_grid(
+        rows, len(images), row_labels=["original", *models], scale=scale, title="reconstructions"
+    )
 
 
-def recommendation_rows(store, query_ids, k: int = 6, data: Dataset | None = None,
-                        scale: int | None = None) -> ImageGrid:
+def recommendation_rows(
+    store, query_ids, k: int = 6, data: Dataset | None = None, scale: int | None = None
+) -> ImageGrid:
     """One row per query: the query product, then its ``k`` recommendations, best first."""
     rows, captions = [], []
     for qid in query_ids:
@@ -414,8 +447,15 @@ def recommendation_rows(store, query_ids, k: int = 6, data: Dataset | None = Non
         rows.append(list(thumbnails(ids, store.meta, data)))
         captions += ["query", *[f"{s:.3f}" for s in table["score"]]]
     scale = scale or _auto_scale(rows[0][0][None])
-    return image_grid(rows, k + 1, captions=captions, row_labels=[str(q) for q in query_ids],
-                      scale=scale, label_width=50, title="recommendations")
+    return image_grid(
+        rows,
+        k + 1,
+        captions=captions,
+        row_labels=[str(q) for q in query_ids],
+        scale=scale,
+        label_width=50,
+        title="recommendations",
+    )
 
 
 def interpolation_grid(model, image_a, image_b, steps: int = 8, scale: int = 2) -> ImageGrid:
@@ -429,8 +469,15 @@ def interpolation_grid(model, image_a, image_b, steps: int = 8, scale: int = 2) 
     return image_grid([row], captions=captions, scale=scale, title="interpolation")
 
 
-def traversal_grid(model, image, dims: Sequence[int] = (0, 1, 2), steps: int = 7,
-                   span: float = 2.0, reference=None, scale: int = 2) -> ImageGrid:
+def traversal_grid(
+    model,
+    image,
+    dims: Sequence[int] = (0, 1, 2),
+    steps: int = 7,
+    span: float = 2.0,
+    reference=None,
+    scale: int = 2,
+) -> ImageGrid:
     """Move one latent dimension at a time from ``-span`` to ``+span`` standard deviations.
 
     The standard deviation of each dimension is measured on ``reference`` images (default:
@@ -449,8 +496,15 @@ def traversal_grid(model, image, dims: Sequence[int] = (0, 1, 2), steps: int = 7
         codes[:, d] += offsets * std[d]
         rows.append(list(model.decoder.predict(codes, verbose=0)))
     captions = [f"{o:+.1f}σ" for o in offsets] * len(dims)
-    return image_grid(rows, steps, captions=captions, row_labels=[f"dim {d}" for d in dims],
-                      scale=scale, label_width=50, title="traversal")
+    return image_grid(
+        rows,
+        steps,
+        captions=captions,
+        row_labels=[f"dim {d}" for d in dims],
+        scale=scale,
+        label_width=50,
+        title="traversal",
+    )
 
 
 # --- shape or colour? ------------------------------------------------------------------
@@ -478,12 +532,14 @@ def disagreements(model, data: Dataset, k: int = 5, n: int = 4, seed: int = 0) -
     overlap = np.array([len(set(a) & set(b)) for a, b in pairs])
     order = np.random.default_rng(seed).permutation(len(data))
     chosen = order[np.argsort(overlap[order], kind="stable")[:n]]
-    return pd.DataFrame({
-        "id": data.ids[chosen],
-        "overlap": overlap[chosen],
-        "model_ids": [data.ids[neighbours["model"][i]].tolist() for i in chosen],
-        "colour_ids": [data.ids[neighbours["colour"][i]].tolist() for i in chosen],
-    })
+    return pd.DataFrame(
+        {
+            "id": data.ids[chosen],
+            "overlap": overlap[chosen],
+            "model_ids": [data.ids[neighbours["model"][i]].tolist() for i in chosen],
+            "colour_ids": [data.ids[neighbours["colour"][i]].tolist() for i in chosen],
+        }
+    )
 
 
 def disagreement_grid(table: pd.DataFrame, data: Dataset, scale: int = 2) -> ImageGrid:
@@ -493,8 +549,7 @@ def disagreement_grid(table: pd.DataFrame, data: Dataset, scale: int = 2) -> Ima
         rows.append(list(thumbnails([rec.id, *rec.model_ids], data=data)))
         rows.append([None, *thumbnails(rec.colour_ids, data=data)])
         labels += [f"{rec.id} model", "colour hist"]
-    return image_grid(rows, row_labels=labels, scale=scale, label_width=90,
-                      title="model vs colour")
+    return image_grid(rows, row_labels=labels, scale=scale, label_width=90, title="model vs colour")
 
 
 # --- plotly figures -------------------------------------------------------------------
@@ -517,9 +572,15 @@ def _hover_text(frame: pd.DataFrame) -> list[str]:
     return [" · ".join(p) for p in zip(*parts, strict=True)]
 
 
-def map_figure(frame: pd.DataFrame, color: str = "articleType", *, widget: bool = False,
-               title: str = "", thumbnails_uri: Sequence[str] | None = None,
-               max_legend: int = MAX_LEGEND):
+def map_figure(
+    frame: pd.DataFrame,
+    color: str = "articleType",
+    *,
+    widget: bool = False,
+    title: str = "",
+    thumbnails_uri: Sequence[str] | None = None,
+    max_legend: int = MAX_LEGEND,
+):
     """A scatter plot of a :func:`projection_frame`, one trace per category of ``color``.
 
     Points carry their id in ``customdata`` (and a thumbnail data URI as second field when
@@ -542,16 +603,28 @@ def map_figure(frame: pd.DataFrame, color: str = "articleType", *, widget: bool 
         custom = ids[mask][:, None]
         if thumbnails_uri is not None:
             custom = np.column_stack([ids[mask], np.asarray(thumbnails_uri, dtype=object)[mask]])
-        traces.append(go.Scattergl(
-            x=frame["x"].to_numpy()[mask], y=frame["y"].to_numpy()[mask], mode="markers",
-            name=f"{value} ({int(mask.sum())})", text=text[mask], customdata=custom,
-            hovertemplate="%{text}<extra></extra>",
-            marker={"size": 5, "opacity": 0.8,
-                    **({"color": "lightgrey"} if value == "other" else {})},
-        ))
+        traces.append(
+            go.Scattergl(
+                x=frame["x"].to_numpy()[mask],
+                y=frame["y"].to_numpy()[mask],
+                mode="markers",
+                name=f"{value} ({int(mask.sum())})",
+                text=text[mask],
+                customdata=custom,
+                hovertemplate="%{text}<extra></extra>",
+                marker={
+                    "size": 5,
+                    "opacity": 0.8,
+                    **({"color": "lightgrey"} if value == "other" else {}),
+                },
+            )
+        )
     layout = {
-        "title": title or f"coloured by {color}", "template": "plotly_white", "height": 560,
-        "dragmode": "lasso", "legend": {"itemsizing": "constant"},
+        "title": title or f"coloured by {color}",
+        "template": "plotly_white",
+        "height": 560,
+        "dragmode": "lasso",
+        "legend": {"itemsizing": "constant"},
         "xaxis": {"showticklabels": False, "title": ""},
         "yaxis": {"showticklabels": False, "title": ""},
         "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
@@ -564,9 +637,15 @@ def history_figure(model):
     import plotly.graph_objects as go
 
     history = load_model(model).meta.get("history", {})
-    fig = go.FigureWidget(layout={"template": "plotly_white", "height": 320,
-                                  "xaxis": {"title": "epoch"}, "yaxis": {"title": "loss"},
-                                  "margin": {"t": 30}})
+    fig = go.FigureWidget(
+        layout={
+            "template": "plotly_white",
+            "height": 320,
+            "xaxis": {"title": "epoch"},
+            "yaxis": {"title": "loss"},
+            "margin": {"t": 30},
+        }
+    )
     for key in ("loss", "val_loss"):
         values = history.get(key, [])
         fig.add_scatter(x=list(range(1, len(values) + 1)), y=values, name=key, mode="lines+markers")
@@ -583,8 +662,15 @@ class LatentExplorer:
     and :meth:`select_box` select from code, :meth:`selection` returns the selected rows.
     """
 
-    def __init__(self, frame: pd.DataFrame, color: str = "articleType", *,
-                 data: Dataset | None = None, grid_columns: int = 8, max_grid: int = 48):
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        color: str = "articleType",
+        *,
+        data: Dataset | None = None,
+        grid_columns: int = 8,
+        max_grid: int = 48,
+    ):
         import ipywidgets as w
 
         self.frame, self.data = frame, data
@@ -600,8 +686,10 @@ class LatentExplorer:
         self.grid = w.Image(format="jpeg")
         self.grid_caption = w.HTML("lasso or box-select points to see them here")
         self._hook()
-        panel = w.VBox([self.color_menu, self.preview, self.caption, self.grid_caption, self.grid],
-                       layout=w.Layout(width="420px"))
+        panel = w.VBox(
+            [self.color_menu, self.preview, self.caption, self.grid_caption, self.grid],
+            layout=w.Layout(width="420px"),
+        )
         self.widget = w.HBox([self.figure, panel])
 
     def _ipython_display_(self):
@@ -666,8 +754,11 @@ class LatentExplorer:
 
     def selection(self) -> pd.DataFrame:
         """The selected products' rows (id, x, y and metadata)."""
-        ids = [self.figure.data[t].customdata[i][0] for t, inds in sorted(self._selected.items())
-               for i in inds]
+        ids = [
+            self.figure.data[t].customdata[i][0]
+            for t, inds in sorted(self._selected.items())
+            for i in inds
+        ]
         return self.frame.loc[[i for i in self.frame.index if i in set(ids)]]
 
     def selection_grid(self) -> ImageGrid | None:
@@ -676,8 +767,12 @@ class LatentExplorer:
         if len(ids) == 0:
             return None
         pics = thumbnails(ids, self.frame, self.data)
-        return image_grid(pics, self.grid_columns, scale=_auto_scale(pics),
-                          title=f"{len(self.selection())} selected")
+        return image_grid(
+            pics,
+            self.grid_columns,
+            scale=_auto_scale(pics),
+            title=f"{len(self.selection())} selected",
+        )
 
     def _show_grid(self, ids) -> None:
         ids = list(dict.fromkeys(ids))
@@ -723,8 +818,14 @@ def _export_path(path, default_name: str) -> Path:
     return path
 
 
-def export_umap_html(frame: pd.DataFrame, path=None, color: str = "articleType", *,
-                     data: Dataset | None = None, title: str = "") -> Path:
+def export_umap_html(
+    frame: pd.DataFrame,
+    path=None,
+    color: str = "articleType",
+    *,
+    data: Dataset | None = None,
+    title: str = "",
+) -> Path:
     """The map as one standalone HTML file: plotly.js and every thumbnail (data URIs)
     embedded; hovering or clicking a point shows its photo. Default: ``data/exports/umap.html``.
     """
@@ -747,19 +848,38 @@ def recommendation_figure(store, query_ids, k: int = 6, data: Dataset | None = N
         ids = [qid, *table["id"].tolist()]
         scores = [None, *table["score"].tolist()]
         for c, (item, pic) in enumerate(zip(ids, thumbnails(ids, store.meta, data), strict=True)):
-            fig.add_layout_image(source=data_uri(pic), x=c, y=-r, xref="x", yref="y",
-                                 sizex=0.9, sizey=0.9, xanchor="center", yanchor="middle",
-                                 sizing="contain", layer="above")
+            fig.add_layout_image(
+                source=data_uri(pic),
+                x=c,
+                y=-r,
+                xref="x",
+                yref="y",
+                sizex=0.9,
+                sizey=0.9,
+                xanchor="center",
+                yanchor="middle",
+                sizing="contain",
+                layer="above",
+            )
             known = item in store.meta.index
             label = _hover_text(store.meta.loc[[item]])[0] if known else str(item)
             xs.append(c)
             ys.append(-r)
             texts.append(("query: " if c == 0 else f"#{c}, score {scores[c]:.3f}: ") + label)
-    fig.add_scatter(x=xs, y=ys, text=texts, mode="markers", hovertemplate="%{text}<extra></extra>",
-                    marker={"size": 40, "opacity": 0}, showlegend=False)
+    fig.add_scatter(
+        x=xs,
+        y=ys,
+        text=texts,
+        mode="markers",
+        hovertemplate="%{text}<extra></extra>",
+        marker={"size": 40, "opacity": 0},
+        showlegend=False,
+    )
     n = len(query_ids)
     fig.update_layout(
-        template="plotly_white", width=110 * (k + 1) + 40, height=140 * n + 60,
+        template="plotly_white",
+        width=110 * (k + 1) + 40,
+        height=140 * n + 60,
         title="products like these (first column: the query)",
         xaxis={"range": [-0.5, k + 0.5], "visible": False},
         yaxis={"range": [-n + 0.5, 0.5], "visible": False, "scaleanchor": "x", "scaleratio": 1.33},
@@ -768,8 +888,9 @@ def recommendation_figure(store, query_ids, k: int = 6, data: Dataset | None = N
     return fig
 
 
-def export_recommendations_html(store, query_ids, path=None, k: int = 6,
-                                data: Dataset | None = None) -> Path:
+def export_recommendations_html(
+    store, query_ids, path=None, k: int = 6, data: Dataset | None = None
+) -> Path:
     """Recommendation rows as one standalone HTML file (plotly.js and images embedded)."""
     fig = recommendation_figure(store, query_ids, k, data)
     path = _export_path(path, "recommendations.html")
@@ -777,11 +898,22 @@ def export_recommendations_html(store, query_ids, path=None, k: int = 6,
     return path
 
 
-def save_map_png(frame: pd.DataFrame, path, color: str = "masterCategory",
-                 size=(900, 640)) -> Path:
+def save_map_png(frame: pd.DataFrame, path, color: str = "masterCategory", size=(900, 640)) -> Path:
     """A static picture of the map (PIL, no plotly export engine needed): one dot per item."""
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-               "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"]
+    palette = [
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+        "#393b79",
+        "#637939",
+    ]
     groups = _categories(frame[color], len(palette) - 1)
     order = [*groups.value_counts().index.drop("other", errors="ignore"), "other"]
     width, height = size
@@ -802,8 +934,9 @@ def save_map_png(frame: pd.DataFrame, path, color: str = "masterCategory",
             draw.ellipse((a - 2, b - 2, a + 2, b + 2), fill=colour)
         ly = m + 20 * n
         draw.ellipse((width - legend_w + 4, ly + 3, width - legend_w + 14, ly + 13), fill=colour)
-        draw.text((width - legend_w + 20, ly), f"{value} ({int(mask.sum())})", fill="black",
-                  font=font)
+        draw.text(
+            (width - legend_w + 20, ly), f"{value} ({int(mask.sum())})", fill="black", font=font
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

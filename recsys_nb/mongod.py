@@ -368,9 +368,18 @@ class LocalMongo:
             raise RecsysError("stop mongod before repairing its data folder")
         self._recover()
         result = subprocess.run(
-            [str(mongod_binary()), "--dbpath", str(self.db_dir), "--repair",
-             "--logpath", str(self.log_file), "--logappend"],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=600,
+            [
+                str(mongod_binary()),
+                "--dbpath",
+                str(self.db_dir),
+                "--repair",
+                "--logpath",
+                str(self.log_file),
+                "--logappend",
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=600,
         )
         if result.returncode != 0:
             raise RecsysError(f"mongod --repair failed. Log tail:\n{self.log_tail()}")
@@ -379,15 +388,22 @@ class LocalMongo:
         mark = self.log_file.stat().st_size if self.log_file.exists() else 0
         cmd = [
             str(binary),
-            "--dbpath", str(self.db_dir),
-            "--bind_ip", HOST,
-            "--port", str(port),
-            "--logpath", str(self.log_file),
+            "--dbpath",
+            str(self.db_dir),
+            "--bind_ip",
+            HOST,
+            "--port",
+            str(port),
+            "--logpath",
+            str(self.log_file),
             "--logappend",
-            "--pidfilepath", str(self.pid_file),
+            "--pidfilepath",
+            str(self.pid_file),
             "--nounixsocket",
-            "--wiredTigerCacheSizeGB", "0.25",
-            "--setParameter", "diagnosticDataCollectionEnabled=false",
+            "--wiredTigerCacheSizeGB",
+            "0.25",
+            "--setParameter",
+            "diagnosticDataCollectionEnabled=false",
         ]
         with open(self.root / "mongod.stderr", "wb") as stderr_file:
             self._proc = subprocess.Popen(
@@ -415,14 +431,11 @@ class LocalMongo:
         self._clear_state()
         if "Address already in use" in new_log or "Address already in use" in stderr:
             raise _PortTaken(f"port {port} in use")
-        if code is not None and re.search(
-            r"--repair|WT_TRY_SALVAGE|WT_PANIC", new_log
-        ):
+        if code is not None and re.search(r"--repair|WT_TRY_SALVAGE|WT_PANIC", new_log):
             raise _NeedsRepair()
         tail = "\n".join(new_log.splitlines()[-LOG_TAIL_LINES:]) or self.log_tail()
         what = (
-            f"exited with status {code}" if code is not None
-            else f"did not answer in {timeout:g} s"
+            f"exited with status {code}" if code is not None else f"did not answer in {timeout:g} s"
         )
         raise RecsysError(
             f"mongod ({binary}) {what} over {self.db_dir} on port {port}."
@@ -563,6 +576,7 @@ def resolve_uri(uri: str | None = None, *, start: bool = True, dbpath=None) -> s
         server.start()
         log.warning(
             "started a local mongod (pid %s, data %s); it keeps running: `recsys-nb db stop`",
-            server.pid, server.root,
+            server.pid,
+            server.root,
         )
     return server.uri

@@ -32,7 +32,8 @@ def top_k(
     query, one item index to leave out (the query item itself; -1 for none); ``mask``
     (n_items,) keeps only the items where it is true. Fewer than ``k`` candidates give
     fewer columns; where only the excluded item is missing, the last score is ``-inf``.
-    Ties are broken by the lower item index.
+    Equal scores within the k are ordered by item index; which of several items tied
+    exactly at the k-th score makes the cut is not specified.
     """
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     items = np.asarray(items, dtype=np.float32)

@@ -109,15 +109,17 @@ def test_image_grids(tiny_product_model, items, store):
     grid = explore.category_grid(items, "masterCategory", n_categories=3, per_category=4)
     assert (grid.rows, grid.cols) == (3, 4) and repr(grid).startswith("ImageGrid(3 rows x 4")
     assert grid._repr_jpeg_()[:2] == b"\xff\xd8"
-    rec = explore.reconstruction_grid({"a": tiny_product_model, "b": tiny_product_model},
-                                      items.images[:5])
+    rec = explore.reconstruction_grid(
+        {"a": tiny_product_model, "b": tiny_product_model}, items.images[:5]
+    )
     assert (rec.rows, rec.cols) == (3, 5)
     rows = explore.recommendation_rows(store, store.ids[:2], k=4)
     assert (rows.rows, rows.cols) == (2, 5)
     interp = explore.interpolation_grid(tiny_product_model, items.images[0], items.images[1], 6)
     assert (interp.rows, interp.cols) == (1, 8)
-    trav = explore.traversal_grid(tiny_product_model, items.images[0], dims=(0, 3), steps=5,
-                                  reference=items.images[:50])
+    trav = explore.traversal_grid(
+        tiny_product_model, items.images[0], dims=(0, 3), steps=5, reference=items.images[:50]
+    )
     assert (trav.rows, trav.cols) == (2, 5)
     with pytest.raises(RecsysError, match="no images"):
         explore.image_grid([])
@@ -138,8 +140,9 @@ def test_disagreements(tiny_product_model, items):
     table = explore.disagreements(tiny_product_model, items, k=4, n=3)
     assert list(table.columns) == ["id", "overlap", "model_ids", "colour_ids"]
     assert len(table) == 3 and table["overlap"].is_monotonic_increasing
-    assert all(len(m) == 4 and qid not in m for qid, m in zip(table["id"], table["model_ids"],
-                                                               strict=True))
+    assert all(
+        len(m) == 4 and qid not in m for qid, m in zip(table["id"], table["model_ids"], strict=True)
+    )
     grid = explore.disagreement_grid(table, items)
     assert (grid.rows, grid.cols) == (6, 5)
 

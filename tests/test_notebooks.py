@@ -57,8 +57,10 @@ def test_tutobook_shape(path):
     assert cells[0]["cell_type"] == "markdown"
     first = "".join(cells[0]["source"])
     assert first.startswith("# ") and "**Description:**" in first
-    assert any(c["cell_type"] == "markdown" and "".join(c["source"]).strip() == "## Setup"
-               for c in cells[:3])
+    assert any(
+        c["cell_type"] == "markdown" and "".join(c["source"]).strip() == "## Setup"
+        for c in cells[:3]
+    )
     code = [c for c in cells if c["cell_type"] == "code"]
     assert all(c.get("execution_count") for c in code), f"{path.name}: execute it before committing"
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))

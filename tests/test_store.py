@@ -129,9 +129,10 @@ def test_index_and_recommend_match_the_memory_store(store, tiny_product_model, s
         == memory.recommend(image=image, k=5)["id"].tolist()
     )
     # ids from the CLI arrive as text
-    assert store.recommend(str(memory.ids[0]), k=3)["id"].tolist() == memory.recommend(
-        memory.ids[0], k=3
-    )["id"].tolist()
+    assert (
+        store.recommend(str(memory.ids[0]), k=3)["id"].tolist()
+        == memory.recommend(memory.ids[0], k=3)["id"].tolist()
+    )
     with pytest.raises(RecsysError, match="unknown id 12345678"):
         store.recommend(12345678)
     with pytest.raises(RecsysError, match="cannot filter on 'colour'"):
@@ -281,8 +282,16 @@ INDEXER = textwrap.dedent(
 def _start_indexer(tmp_path, store, npz, pause: float, tag: str) -> subprocess.Popen:
     ready = tmp_path / f"ready-{tag}"
     proc = subprocess.Popen(
-        [sys.executable, "-c", INDEXER, store._uri, store.database_name, str(npz), str(pause),
-         str(ready)],
+        [
+            sys.executable,
+            "-c",
+            INDEXER,
+            store._uri,
+            store.database_name,
+            str(npz),
+            str(pause),
+            str(ready),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -395,8 +404,7 @@ def test_a_password_never_shows(mongo, caplog):
     with mongo.client() as admin:
         admin[name].command("createUser", "alice", pwd=secret, roles=["readWrite"])
     uri = (
-        f"mongodb://alice:{secret}@127.0.0.1:{mongo.port}/"
-        f"?directConnection=true&authSource={name}"
+        f"mongodb://alice:{secret}@127.0.0.1:{mongo.port}/?directConnection=true&authSource={name}"
     )
     with caplog.at_level(logging.DEBUG):
         store = MongoStore(uri, name)  # authenticates for real
@@ -429,7 +437,10 @@ def test_a_password_never_shows(mongo, caplog):
 def test_vector_search_pipeline_is_built_as_atlas_expects():
     q = np.linspace(-1, 1, 8).astype(np.float32)
     pipeline = vector_search_pipeline(
-        q, model_id="m1", k=10, index="vector_8d",
+        q,
+        model_id="m1",
+        k=10,
+        index="vector_8d",
         filters={"gender": "Women", "masterCategory": ["Footwear", "Apparel"]},
         exclude_item=np.int64(21379),
     )
@@ -466,8 +477,13 @@ def test_vector_index_definition():
     d = vector_index_definition(32, quantization="scalar", hnsw={"maxEdges": 32})
     vector = d["fields"][0]
     assert vector == {
-        "type": "vector", "path": "vector", "numDimensions": 32, "similarity": "cosine",
-        "quantization": "scalar", "indexingMethod": "hnsw", "hnswOptions": {"maxEdges": 32},
+        "type": "vector",
+        "path": "vector",
+        "numDimensions": 32,
+        "similarity": "cosine",
+        "quantization": "scalar",
+        "indexingMethod": "hnsw",
+        "hnswOptions": {"maxEdges": 32},
     }
     filters = [f["path"] for f in d["fields"][1:]]
     assert filters[0] == "model_id" and "gender" in filters and "masterCategory" in filters
@@ -537,8 +553,20 @@ def test_cli_db_index_recommend(tmp_path, monkeypatch, capsys, tiny_product_mode
         memory_item = int(MemoryStore.from_model(model, small_catalog).ids[0])
         out = {}
         for kind in ("memory", "mongo"):
-            argv = ["recommend", "--model", model, "--catalog", str(small_catalog),
-                    "--id", str(memory_item), "-k", "10", "--store", kind, "--json"]
+            argv = [
+                "recommend",
+                "--model",
+                model,
+                "--catalog",
+                str(small_catalog),
+                "--id",
+                str(memory_item),
+                "-k",
+                "10",
+                "--store",
+                kind,
+                "--json",
+            ]
             assert cli.main(argv) == 0
             out[kind] = [row["id"] for row in json.loads(capsys.readouterr().out)]
         assert out["mongo"] == out["memory"] and len(out["mongo"]) == 10

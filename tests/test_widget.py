@@ -113,8 +113,14 @@ def test_page_search_and_filters(widget, store):
     meta = store.meta
     reply, _ = from_js(
         widget,
-        {"kind": "page", "uuid": "p2", "search": "SHIRT", "filters": {"gender": ["Men"]},
-         "offset": 0, "limit": 200},
+        {
+            "kind": "page",
+            "uuid": "p2",
+            "search": "SHIRT",
+            "filters": {"gender": ["Men"]},
+            "offset": 0,
+            "limit": 200,
+        },
     )
     expected = meta[
         meta["productDisplayName"].str.lower().str.contains("shirt") & (meta["gender"] == "Men")
@@ -124,8 +130,14 @@ def test_page_search_and_filters(widget, store):
     item_id = int(store.ids[7])
     reply, _ = from_js(
         widget,
-        {"kind": "page", "uuid": "p3", "search": str(item_id), "filters": {}, "offset": 0,
-         "limit": 5},
+        {
+            "kind": "page",
+            "uuid": "p3",
+            "search": str(item_id),
+            "filters": {},
+            "offset": 0,
+            "limit": 5,
+        },
     )
     assert item_id in [i["id"] for i in reply["items"]]
 

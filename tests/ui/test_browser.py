@@ -116,11 +116,15 @@ def browser_ready():
     missing = [
         what
         for what, ok in [
-            (f"Chromium at {CHROMIUM} (apt-get install chromium; `make system`)",
-             Path(CHROMIUM).is_file()),
+            (
+                f"Chromium at {CHROMIUM} (apt-get install chromium; `make system`)",
+                Path(CHROMIUM).is_file(),
+            ),
             ("node (Node 20+)", shutil.which("node") is not None),
-            ("widgets-react/node_modules (cd widgets-react && npm ci; `make widget`)",
-             (WIDGET_DIR / "node_modules" / "playwright-core").is_dir()),
+            (
+                "widgets-react/node_modules (cd widgets-react && npm ci; `make widget`)",
+                (WIDGET_DIR / "node_modules" / "playwright-core").is_dir(),
+            ),
         ]
         if not ok
     ]
@@ -141,10 +145,17 @@ def test_click_image_and_python_selection_in_chromium(
     screenshot = ARTIFACTS / "widget.png"
     try:
         run = subprocess.run(
-            ["node", str(HERE / "drive.mjs"), f"http://127.0.0.1:{server.server_port}/",
-             str(image), str(screenshot)],
+            [
+                "node",
+                str(HERE / "drive.mjs"),
+                f"http://127.0.0.1:{server.server_port}/",
+                str(image),
+                str(screenshot),
+            ],
             env={**os.environ, "WIDGET_DIR": str(WIDGET_DIR), "CHROMIUM": CHROMIUM},
-            capture_output=True, text=True, timeout=240,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
     finally:
         server.shutdown()

@@ -122,7 +122,9 @@ class JupyterLab:
             "PYTHONUNBUFFERED": "1",
         }
         cmd = [
-            str(BIN / "jupyter"), "lab", "--no-browser",
+            str(BIN / "jupyter"),
+            "lab",
+            "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0",
@@ -138,8 +140,13 @@ class JupyterLab:
             cmd.append("--allow-root")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                cmd,
+                cwd=self.root,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -191,11 +198,15 @@ def check_browser() -> None:
     missing = [
         what
         for what, ok in [
-            (f"Chromium at {CHROMIUM} (apt-get install chromium; `make system`)",
-             Path(CHROMIUM).is_file()),
+            (
+                f"Chromium at {CHROMIUM} (apt-get install chromium; `make system`)",
+                Path(CHROMIUM).is_file(),
+            ),
             ("node (Node 20+)", shutil.which("node") is not None),
-            ("widgets-react/node_modules (cd widgets-react && npm ci; `make widget`)",
-             (WIDGET_DIR / "node_modules" / "playwright-core").is_dir()),
+            (
+                "widgets-react/node_modules (cd widgets-react && npm ci; `make widget`)",
+                (WIDGET_DIR / "node_modules" / "playwright-core").is_dir(),
+            ),
             (f"jupyter lab in {BIN}", (BIN / "jupyter").is_file()),
         ]
         if not ok
@@ -213,7 +224,10 @@ def drive(config: dict, lab: JupyterLab, workdir: Path, timeout: float = 240) ->
     try:
         run = subprocess.run(
             ["node", str(DRIVER), str(config_path)],
-            env=env, capture_output=True, text=True, timeout=timeout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired as exc:
         progress = (exc.stderr or b"").decode(errors="replace")[-3000:]
@@ -236,9 +250,21 @@ def drive(config: dict, lab: JupyterLab, workdir: Path, timeout: float = 240) ->
 def cli_recommend(model: Path, catalog: Path, *query: str) -> subprocess.Popen:
     """``recsys-nb recommend --json`` started in the background (it overlaps the browser)."""
     return subprocess.Popen(
-        [str(BIN / "recsys-nb"), "recommend", "--model", str(model), "--catalog", str(catalog),
-         "-k", str(K), "--json", *query],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            str(BIN / "recsys-nb"),
+            "recommend",
+            "--model",
+            str(model),
+            "--catalog",
+            str(catalog),
+            "-k",
+            str(K),
+            "--json",
+            *query,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
