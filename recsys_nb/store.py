@@ -747,17 +747,21 @@ class MongoStore:
         try:
             collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            other = [e for e in exc.details.get("writeErrors", []) if e.get("code") != 11000]
-            if other:
-                first = other[0]
-                item = docs[first["index"]].get("item_id")
-                raise RecsysError(
-                    scrub(
-                        f"{what}: item {item} refused by MongoDB ({first.get('code')}: "
-                        f"{first.get('errmsg', '')[:300]}); {len(other)} such errors",
-                        self._uri,
-                    )
-                ) from None
+            self._refused(what, docs, exc.details.get("writeErrors", []))
+
+    def _refused(self, what: str, docs: list[dict], errors: list[dict]) -> None:
+        """Raise for write errors other than duplicate keys (which mean: already stored)."""
+        other = [e for e in errors if e.get("code") != 11000]
+        if other:
+            first = other[0]
+            item = docs[first["index"]].get("item_id")
+            raise RecsysError(
+                scrub(
+                    f"{what}: item {item} refused by MongoDB ({first.get('code')}: "
+                    f"{first.get('errmsg', '')[:300]}); {len(other)} such errors",
+                    self._uri,
+                )
+            ) from None
 
     @staticmethod
     def _label_frame(meta: pd.DataFrame, ids: list) -> list[dict]:
@@ -779,17 +783,7 @@ class MongoStore:
                 return
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
-                other = [e for e in errors if e.get("code") != 11000]
-                if other:
-                    first = other[0]
-                    item = pending[first["index"]].get("item_id")
-                    raise RecsysError(
-                        scrub(
-                            f"{what}: item {item} refused by MongoDB ({first.get('code')}: "
-                            f"{first.get('errmsg', '')[:300]}); {len(other)} such errors",
-                            self._uri,
-                        )
-                    ) from None
+                self._refused(what, pending, errors)
                 # another writer inserted the same _id meanwhile: write those again
                 pending = [pending[e["index"]] for e in errors]
                 time.sleep(0.01 * (attempt + 1))

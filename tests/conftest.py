@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,9 @@ import recsys_nb
 from recsys_nb.data import data_root
 
 TINY_SIZE = (32, 24)  # small product images keep test training to seconds
+WIDGET_DIR = Path(__file__).resolve().parent.parent / "widgets-react"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+JUPYTER = Path(sys.executable).parent / "jupyter"
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +77,25 @@ def write_image(path: Path, size=(60, 80), mode="RGB", colour=(200, 30, 30)) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def browser_ready():
+    """The browser tests' needs; one clear message naming each missing piece."""
+    from recsys_nb.widget import bundle_paths
+
+    needs = [
+        (f"Chromium at {CHROMIUM} (apt-get install chromium; `make system`)", Path(CHROMIUM)),
+        ("node (Node 20+)", Path(shutil.which("node") or "/nonexistent")),
+        (
+            "widgets-react/node_modules (cd widgets-react && npm ci; `make widget`)",
+            WIDGET_DIR / "node_modules" / "playwright-core",
+        ),
+        (f"jupyter lab at {JUPYTER} (`make setup`)", JUPYTER),
+    ]
+    missing = [what for what, path in needs if not path.exists()]
+    assert not missing, "the browser tests need: " + "; ".join(missing)
+    bundle_paths()
 
 
 @pytest.fixture

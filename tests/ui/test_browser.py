@@ -12,16 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
-
 import recsys_nb
-from recsys_nb.widget import STATIC_DIR, RecommenderWidget, bundle_paths
+from recsys_nb.widget import STATIC_DIR, RecommenderWidget
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -109,27 +106,6 @@ def serve(widget: RecommenderWidget) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
-
-
-@pytest.fixture(scope="module")
-def browser_ready():
-    missing = [
-        what
-        for what, ok in [
-            (
-                f"Chromium at {CHROMIUM} (apt-get install chromium; `make system`)",
-                Path(CHROMIUM).is_file(),
-            ),
-            ("node (Node 20+)", shutil.which("node") is not None),
-            (
-                "widgets-react/node_modules (cd widgets-react && npm ci; `make widget`)",
-                (WIDGET_DIR / "node_modules" / "playwright-core").is_dir(),
-            ),
-        ]
-        if not ok
-    ]
-    assert not missing, "the browser test needs: " + "; ".join(missing)
-    bundle_paths()
 
 
 def test_click_image_and_python_selection_in_chromium(

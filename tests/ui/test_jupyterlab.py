@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +25,6 @@ import urllib.request
 from pathlib import Path
 
 import recsys_nb
-from recsys_nb.widget import bundle_paths
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -193,28 +191,6 @@ class JupyterLab:
         self.stop()
 
 
-def check_browser() -> None:
-    """A clear message for each missing piece the browser tests need."""
-    missing = [
-        what
-        for what, ok in [
-            (
-                f"Chromium at {CHROMIUM} (apt-get install chromium; `make system`)",
-                Path(CHROMIUM).is_file(),
-            ),
-            ("node (Node 20+)", shutil.which("node") is not None),
-            (
-                "widgets-react/node_modules (cd widgets-react && npm ci; `make widget`)",
-                (WIDGET_DIR / "node_modules" / "playwright-core").is_dir(),
-            ),
-            (f"jupyter lab in {BIN}", (BIN / "jupyter").is_file()),
-        ]
-        if not ok
-    ]
-    assert not missing, "the browser test needs: " + "; ".join(missing)
-    bundle_paths()
-
-
 def drive(config: dict, lab: JupyterLab, workdir: Path, timeout: float = 240) -> dict:
     """Run the driver with ``config``; its JSON result, or an error with the page, the
     driver's progress and JupyterLab's log."""
@@ -274,8 +250,7 @@ def cli_ids(proc: subprocess.Popen) -> list[int]:
     return [int(row["id"]) for row in json.loads(out)]
 
 
-def test_widget_in_jupyterlab(tiny_product_model, small_catalog, tmp_path):
-    check_browser()
+def test_widget_in_jupyterlab(browser_ready, tiny_product_model, small_catalog, tmp_path):
     model_path = Path(tiny_product_model.path)
     store = recsys_nb.MemoryStore.from_model(tiny_product_model, small_catalog)
     third = int(store.ids[2])
