@@ -42,11 +42,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "ui"))
+sys.path[:0] = [str(REPO / "tests" / "ui"), str(REPO / "tests")]
 
-from test_jupyterlab import JupyterLab, check_browser, drive, write_notebook  # noqa: E402
+from test_jupyterlab import JupyterLab, drive, write_notebook  # noqa: E402
 
 import recsys_nb  # noqa: E402
+from conftest import check_browser  # noqa: E402
 from recsys_nb.embed import EMBEDDINGS_FILE, Embeddings, embed_catalog  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"

@@ -79,8 +79,7 @@ def write_image(path: Path, size=(60, 80), mode="RGB", colour=(200, 30, 30)) -> 
     return path
 
 
-@pytest.fixture(scope="session")
-def browser_ready():
+def check_browser() -> None:
     """The browser tests' needs; one clear message naming each missing piece."""
     from recsys_nb.widget import bundle_paths
 
@@ -96,6 +95,11 @@ def browser_ready():
     missing = [what for what, path in needs if not path.exists()]
     assert not missing, "the browser tests need: " + "; ".join(missing)
     bundle_paths()
+
+
+@pytest.fixture(scope="session")
+def browser_ready():
+    check_browser()
 
 
 @pytest.fixture
