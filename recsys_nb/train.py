@@ -36,12 +36,12 @@ def quick_mode(quick: bool | None = None) -> bool:
     return os.environ.get("RECSYS_NB_QUICK", "").lower() in ("1", "true", "yes")
 
 
-def model_dir(name, models_dir=None) -> Path:
+def model_dir(name) -> Path:
     """``models/<name>``; a name with a slash is taken as a path."""
     name = str(name)
     if "/" in name or os.sep in name:
         return Path(name)
-    return Path(models_dir) if models_dir else MODELS_DIR / name
+    return MODELS_DIR / name
 
 
 class _Augmented(keras.utils.PyDataset):
