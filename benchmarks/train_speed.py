@@ -127,6 +127,8 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
     keras.utils.set_random_seed(0)
     t0 = time.perf_counter()
     net = model_mod.build_autoencoder(spec["shape"], 32, spec["filters"], "bce")
+    if layers_kind == "stock":
+        net.micro_batch = 0  # Keras' own train step: what the stock layers had before
     cursor = 0
 
     def fit(steps: int) -> float:

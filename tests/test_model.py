@@ -120,3 +120,34 @@ def test_resume_continues_from_the_checkpoint(small_catalog, tmp_path):
 def test_not_a_model_folder(tmp_path):
     with pytest.raises(recsys_nb.RecsysError, match="not a model folder"):
         recsys_nb.load_model(tmp_path)
+
+
+@pytest.mark.parametrize("batch", [48, 40])  # 3 micro-batches; 2 and a remainder of 8
+def test_micro_batched_train_step_matches_the_whole_batch(batch):
+    """One SGD step in micro-batches of 16 gives the whole batch's update and loss."""
+    rng = np.random.default_rng(1)
+    images = rng.random((batch, 28, 28, 1), dtype=np.float32) ** 3  # not all near 0.5
+    results = []
+    for micro in (0, 16):  # 0: Keras' own train step
+        keras.utils.set_random_seed(0)
+        model = recsys_nb.build_autoencoder()
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+        model.micro_batch = micro
+        before = [w.copy() for w in model.get_weights()]
+        history = model.fit(images, images, batch_size=batch, epochs=1, verbose=0)
+        steps = [a - b for a, b in zip(model.get_weights(), before)]
+        results.append((steps, history.history["loss"][0]))
+    (whole, whole_loss), (micro, micro_loss) = results
+    assert micro_loss == pytest.approx(whole_loss, rel=1e-5)
+    for a, b in zip(whole, micro):
+        assert np.abs(a).max() > 0
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-6)
+
+
+def test_micro_batch_fits_the_cache():
+    small = recsys_nb.build_autoencoder()
+    photo = recsys_nb.build_autoencoder((64, 48, 1), filters=(32, 64, 128))
+    assert isinstance(small, recsys_nb.model.Autoencoder)
+    # 28x28x32 floats per image (100 kB) -> 32 in 4 MiB; 64x48x32 (393 kB) -> 8.
+    assert recsys_nb.model._auto_micro_batch(small) == 32
+    assert recsys_nb.model._auto_micro_batch(photo) == 8
