@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
         "--augment",
         default="",
         metavar="KINDS",
-        help="train on random copies: flip, shift or flip,shift (no labels are used)",
+        help="train on random copies: flip, shift, tone (input only), comma-separated; "
+        "no labels are used",
     )
     p.add_argument(
         "--whiten",

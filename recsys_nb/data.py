@@ -355,7 +355,10 @@ def _preprocessing(size, channels: int) -> dict:
     }
 
 
-AUGMENTATIONS = ("flip", "shift")
+AUGMENTATIONS = ("flip", "shift", "tone")
+# Applied to the model's input only: the reconstruction target stays the clean image.
+INPUT_ONLY_AUGMENTATIONS = ("tone",)
+TONE_GAMMA = 2.5  # "tone": gamma drawn log-uniformly in [1/2.5, 2.5]
 
 
 def augment_images(images: np.ndarray, kinds, rng: np.random.Generator) -> np.ndarray:
@@ -363,6 +366,10 @@ def augment_images(images: np.ndarray, kinds, rng: np.random.Generator) -> np.nd
 
     ``"flip"`` mirrors half of the images left-right; ``"shift"`` moves each image by up
     to 1/16 of its height and width, filling with white (the product photos' background).
+    ``"tone"`` raises each image (each channel of an RGB one) to a random gamma: a garment
+    gets lighter, darker or (RGB) another hue, while black and the white background stay.
+    Training uses it on the input only (a denoising autoencoder), so the code cannot rely
+    on how dark or what colour an item is to rebuild it.
     """
     kinds = set(kinds)
     unknown = kinds - set(AUGMENTATIONS)
@@ -384,6 +391,9 @@ def augment_images(images: np.ndarray, kinds, rng: np.random.Generator) -> np.nd
         dx = rng.integers(0, 2 * dx_max + 1, n)
         for i in range(n):
             out[i] = padded[i, dy[i] : dy[i] + height, dx[i] : dx[i] + width]
+    if "tone" in kinds:
+        gamma = np.exp(rng.uniform(-1, 1, (n, 1, 1, out.shape[3])) * np.log(TONE_GAMMA))
+        out = np.power(out, gamma.astype(np.float32))
     return out
 
 

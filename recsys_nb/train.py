@@ -19,7 +19,14 @@ import keras
 import numpy as np
 
 from . import __version__
-from .data import PRODUCT_IMAGE_SIZE, REPO_ROOT, Dataset, augment_images, load_dataset
+from .data import (
+    INPUT_ONLY_AUGMENTATIONS,
+    PRODUCT_IMAGE_SIZE,
+    REPO_ROOT,
+    Dataset,
+    augment_images,
+    load_dataset,
+)
 from .embed import fit_latent_transform
 from .errors import RecsysError
 from .model import DEFAULT_FILTERS, TrainedModel, build_autoencoder, load_model, save_model
@@ -45,7 +52,11 @@ def model_dir(name) -> Path:
 
 
 class _Augmented(keras.utils.PyDataset):
-    """Shuffled batches of freshly augmented images, each its own reconstruction target."""
+    """Shuffled batches of freshly augmented images.
+
+    The target is the augmented image without the input-only kinds ("tone"): flips and
+    shifts are reconstructed as they are, tone changes are undone.
+    """
 
     def __init__(self, images: np.ndarray, batch_size: int, kinds, seed: int):
         super().__init__()
@@ -58,8 +69,13 @@ class _Augmented(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-        x = augment_images(self.images[rows], self.kinds, self.rng)
-        return x, x
+        target = augment_images(
+            self.images[rows],
+            [k for k in self.kinds if k not in INPUT_ONLY_AUGMENTATIONS],
+            self.rng,
+        )
+        inputs = [k for k in self.kinds if k in INPUT_ONLY_AUGMENTATIONS]
+        return (augment_images(target, inputs, self.rng) if inputs else target), target
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.images))
@@ -111,8 +127,10 @@ def train(
     of the same name continues from its last epoch. Extra Keras ``callbacks`` (a live
     plot in a notebook, say) run after the project's own.
 
-    ``augment`` (``"flip"``, ``"shift"``; see :func:`recsys_nb.data.augment_images`)
-    trains on randomly flipped / shifted copies of the images, drawn anew each epoch.
+    ``augment`` (``"flip"``, ``"shift"``, ``"tone"``; see
+    :func:`recsys_nb.data.augment_images`) trains on randomly flipped / shifted copies of
+    the images, drawn anew each epoch; ``"tone"`` changes only the input's tones, so the
+    model learns to rebuild the original from them.
     ``whiten`` fits a latent transform on the training images' codes after training
     (0: centre on their mean, 1: full whitening, between: partial), kept in
     ``meta.json`` and applied by :func:`recsys_nb.embed.embed` to every embedding.

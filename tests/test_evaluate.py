@@ -259,6 +259,25 @@ def test_augment_images_flips_and_shifts_with_white(rng):
         augment_images(images, ["rotate"], np.random.default_rng(0))
 
 
+def test_tone_keeps_black_and_white_and_is_undone_in_the_target(rng):
+    from recsys_nb.data import augment_images
+    from recsys_nb.train import _Augmented
+
+    images = np.full((32, 8, 6, 3), 0.5, dtype=np.float32)
+    images[:, 0], images[:, 1] = 1.0, 0.0  # white background row, black row
+    toned = augment_images(images, ["tone"], np.random.default_rng(0))
+    assert np.all(toned[:, 0] == 1.0) and np.all(toned[:, 1] == 0.0)
+    mid = toned[:, 4, 3]  # per image and channel: 0.5 ** gamma, gamma in [1/2.5, 2.5]
+    assert mid.min() >= 0.5**2.5 - 1e-6 and mid.max() <= 0.5 ** (1 / 2.5) + 1e-6
+    assert mid.std() > 0.05 and np.any(np.ptp(mid, axis=1) > 0.01)  # channels differ: hue
+
+    batches = _Augmented(images, batch_size=8, kinds=("flip", "tone"), seed=0)
+    x, target = batches[0]
+    assert x.shape == target.shape == (8, 8, 6, 3)
+    assert np.all(target[:, 2:] == 0.5)  # the target is flipped but not toned
+    assert not np.allclose(x[:, 2:], 0.5)
+
+
 def test_train_with_augment_and_whiten(small_catalog, models_dir):
     data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
     model = recsys_nb.train(
