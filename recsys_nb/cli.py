@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
         "no labels are used",
     )
     p.add_argument(
+        "--colour-hint",
+        action="store_true",
+        help="give the decoder the image's colour histogram, so the code can leave colour out",
+    )
+    p.add_argument(
         "--whiten",
         type=float,
         metavar="ALPHA",
@@ -145,6 +150,7 @@ def _train(args) -> int:
         resume=args.resume,
         augment=args.augment,
         whiten=args.whiten,
+        colour_hint=args.colour_hint,
     )
     m = model.meta
     print(

@@ -463,7 +463,9 @@ def interpolation_grid(model, image_a, image_b, steps: int = 8, scale: int = 2) 
     model = load_model(model)
     codes = model.encoder.predict(np.stack([image_a, image_b]).astype(np.float32), verbose=0)
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-    decoded = model.decoder.predict((1 - t) * codes[0] + t * codes[1], verbose=0)
+    ends = np.stack([image_a, image_b]).astype(np.float32)
+    colours = np.where(t[:, :, None, None] < 0.5, ends[0], ends[1])  # colour_hint models
+    decoded = model.decode((1 - t) * codes[0] + t * codes[1], colours)
     row = [image_a, *decoded, image_b]
     captions = ["A", *[f"{v:.2f}" for v in t[:, 0]], "B"]
     return image_grid([row], captions=captions, scale=scale, title="interpolation")
@@ -494,7 +496,7 @@ def traversal_grid(
     for d in dims:
         codes = np.repeat(code[None], steps, axis=0)
         codes[:, d] += offsets * std[d]
-        rows.append(list(model.decoder.predict(codes, verbose=0)))
+        rows.append(list(model.decode(codes, image)))
     captions = [f"{o:+.1f}σ" for o in offsets] * len(dims)
     return image_grid(
         rows,

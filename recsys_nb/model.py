@@ -18,7 +18,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
 
 from .errors import RecsysError
 from .layers import DownConv, OutConv, UpConv
@@ -96,7 +96,9 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
     full = batch // micro * micro
 
     def split(a, lo, hi, shape):
-        return None if a is None else jax.tree.map(lambda t: t[lo:hi].reshape(shape + t.shape[1:]), a)
+        return (
+            None if a is None else jax.tree.map(lambda t: t[lo:hi].reshape(shape + t.shape[1:]), a)
+        )
 
     chunks = tuple(split(a, 0, full, (full // micro, micro)) for a in (x, y, sample_weight))
 
@@ -122,6 +124,36 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
     return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
 
 
+@keras.saving.register_keras_serializable(package="recsys_nb")
+class ColourHint(keras.layers.Layer):
+    """Per-channel histogram of an image's non-white pixels: ``(batch, channels * bins)``.
+
+    With ``colour_hint`` the decoder gets this beside the code. It says which tones and
+    colours the item has but nothing about where, so the code no longer has to carry
+    colour to rebuild the image and can spend its dimensions on shape. Only the encoder's
+    code is the embedding. No gradient flows through it (it is a fixed function of the
+    input); pixels whose channels are all >= ``white`` are background and left out.
+    """
+
+    def __init__(self, bins: int = 8, white: float = 0.95, **kwargs):
+        super().__init__(**kwargs)
+        self.bins, self.white = int(bins), float(white)
+
+    def call(self, images):
+        images = ops.stop_gradient(images)
+        channels = images.shape[-1]
+        item = ops.cast(ops.min(images, axis=-1) < self.white, images.dtype)  # (B, H, W)
+        bin_index = ops.cast(ops.clip(images * self.bins, 0, self.bins - 1), "int32")
+        counts = ops.sum(ops.one_hot(bin_index, self.bins) * item[..., None, None], axis=(1, 2))
+        pixels = ops.maximum(ops.sum(item, axis=(1, 2)), 1.0)
+        return ops.reshape(counts / pixels[:, None, None], (-1, channels * self.bins))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1] * self.bins)
+
+    def get_config(self):
+        return {**super().get_config(), "bins": self.bins, "white": self.white}
+
 
 def build_autoencoder(
     input_shape=(28, 28, 1),
@@ -129,8 +161,13 @@ def build_autoencoder(
     filters=DEFAULT_FILTERS,
     loss: str = "bce",
     learning_rate: float = 1e-3,
+    colour_hint: bool = False,
 ) -> keras.Model:
-    """A compiled autoencoder with ``encoder`` and ``decoder`` sub-models (Adam)."""
+    """A compiled autoencoder with ``encoder`` and ``decoder`` sub-models (Adam).
+
+    ``colour_hint``: the decoder also gets the input's colour histogram
+    (:class:`ColourHint`), so that the code can leave colour out.
+    """
     height, width, channels = (int(v) for v in input_shape)
     filters = tuple(int(f) for f in filters)
     scale = 2 ** len(filters)
@@ -154,14 +191,24 @@ def build_autoencoder(
 
     code = keras.Input((latent_dim,), name="code")
     grid = (height // scale, width // scale, filters[-1])
-    y = layers.Dense(int(np.prod(grid)), activation="relu")(code)
+    if colour_hint:
+        hint_layer = ColourHint(name="colour_hint")
+        hint = keras.Input((channels * hint_layer.bins,), name="hint")
+        y = layers.Concatenate()([code, hint])
+    else:
+        y = code
+    y = layers.Dense(int(np.prod(grid)), activation="relu")(y)
     y = layers.Reshape(grid)(y)
     for f in reversed(filters):
         y = UpConv(f)(y)
     reconstruction = OutConv(channels)(y)
-    decoder = keras.Model(code, reconstruction, name="decoder")
-
-    autoencoder = Autoencoder(image, decoder(encoder(image)), name="autoencoder")
+    if colour_hint:
+        decoder = keras.Model([code, hint], reconstruction, name="decoder")
+        output = decoder([encoder(image), hint_layer(image)])
+    else:
+        decoder = keras.Model(code, reconstruction, name="decoder")
+        output = decoder(encoder(image))
+    autoencoder = Autoencoder(image, output, name="autoencoder")
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=LOSSES[loss])
     return autoencoder
 
@@ -181,6 +228,20 @@ class TrainedModel:
     @property
     def decoder(self) -> keras.Model:
         return self.autoencoder.get_layer("decoder")
+
+    def decode(self, codes, images) -> np.ndarray:
+        """Images decoded from latent ``codes``.
+
+        A ``colour_hint`` model's decoder also needs colours: those of ``images`` (one
+        image per code, or one image for all codes). Other models ignore ``images``.
+        """
+        codes = np.asarray(codes, dtype=np.float32)
+        if len(self.decoder.inputs) == 1:
+            return self.decoder.predict(codes, verbose=0)
+        images = np.asarray(images, dtype=np.float32)
+        hints = self.autoencoder.get_layer("colour_hint")(images.reshape((-1, *self.input_shape)))
+        hints = np.broadcast_to(np.asarray(hints), (len(codes), hints.shape[-1]))
+        return self.decoder.predict([codes, hints], verbose=0)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

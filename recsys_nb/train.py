@@ -117,6 +117,7 @@ def train(
     callbacks: list | None = None,
     augment=(),
     whiten: float | None = None,
+    colour_hint: bool = False,
 ) -> TrainedModel:
     """Train an autoencoder and save it as ``models/<name>/model.keras`` + ``meta.json``.
 
@@ -130,7 +131,9 @@ def train(
     ``augment`` (``"flip"``, ``"shift"``, ``"tone"``; see
     :func:`recsys_nb.data.augment_images`) trains on randomly flipped / shifted copies of
     the images, drawn anew each epoch; ``"tone"`` changes only the input's tones, so the
-    model learns to rebuild the original from them.
+    model learns to rebuild the original from them. ``colour_hint`` gives the decoder the
+    input's colour histogram besides the code (:class:`recsys_nb.model.ColourHint`), so
+    the code, the embedding, need not carry colour.
     ``whiten`` fits a latent transform on the training images' codes after training
     (0: centre on their mean, 1: full whitening, between: partial), kept in
     ``meta.json`` and applied by :func:`recsys_nb.embed.embed` to every embedding.
@@ -174,6 +177,8 @@ def train(
         "loss": loss,
         "learning_rate": learning_rate,
     }
+    if colour_hint:
+        config["colour_hint"] = True
     if augment:
         config["augment"] = list(augment)
     folder.mkdir(parents=True, exist_ok=True)
@@ -241,6 +246,7 @@ def train(
         "val_loss": history["val_loss"][best],
         "history": history,
         "augment": list(augment),
+        "colour_hint": bool(colour_hint),
         "versions": _versions(),
         "git_commit": _git_commit(),
         "trained_at": started.isoformat(timespec="seconds"),

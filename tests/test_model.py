@@ -151,3 +151,32 @@ def test_micro_batch_fits_the_cache():
     # 28x28x32 floats per image (100 kB) -> 32 in 4 MiB; 64x48x32 (393 kB) -> 8.
     assert recsys_nb.model._auto_micro_batch(small) == 32
     assert recsys_nb.model._auto_micro_batch(photo) == 8
+
+
+def test_colour_hint_is_the_histogram_of_the_item_pixels():
+    from recsys_nb.model import ColourHint
+
+    image = np.ones((1, 4, 4, 3), dtype=np.float32)  # white background
+    image[0, :2, :2] = [1.0, 0.0, 0.0]  # 4 red pixels
+    image[0, 3, 3] = [0.3, 0.3, 0.3]  # 1 grey pixel
+    hint = np.asarray(ColourHint(bins=4)(image)).reshape(3, 4)  # channel x bin
+    np.testing.assert_allclose(hint[0], [0, 0.2, 0, 0.8])  # red: 0.3 -> bin 1, 1.0 -> bin 3
+    np.testing.assert_allclose(hint[1], [0.8, 0.2, 0, 0])
+    assert np.asarray(ColourHint()(np.ones((2, 4, 4, 1), np.float32))).sum() == 0  # all white
+
+
+def test_colour_hint_model_trains_saves_and_decodes(tmp_path):
+    model = recsys_nb.build_autoencoder((16, 12, 3), filters=(8, 16), colour_hint=True)
+    assert [tuple(i.shape) for i in model.get_layer("decoder").inputs] == [(None, 32), (None, 24)]
+    images = np.random.default_rng(0).random((64, 16, 12, 3), dtype=np.float32)
+    model.fit(images, images, batch_size=32, epochs=1, verbose=0)
+    recsys_nb.model.save_model(model, tmp_path, {"name": "hint"})
+    loaded = recsys_nb.load_model(tmp_path)
+    np.testing.assert_allclose(
+        loaded.autoencoder.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6
+    )
+    codes = loaded.encoder.predict(images[:3], verbose=0)
+    np.testing.assert_allclose(
+        loaded.decode(codes, images[:3]), model.predict(images[:3], verbose=0), atol=1e-5
+    )
+    assert loaded.decode(codes, images[0]).shape == (3, 16, 12, 3)  # one image's colours for all
