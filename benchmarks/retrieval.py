@@ -31,7 +31,7 @@ from recsys_nb.embed import fit_latent_transform
 from recsys_nb.errors import RecsysError
 from recsys_nb.evaluate import evaluate
 from recsys_nb.model import load_model
-from recsys_nb.train import MODELS_DIR, train
+from recsys_nb.train import MODELS_DIR, train, trained_with
 
 RESULTS = Path(__file__).resolve().parent / "results"
 K = 10
@@ -60,22 +60,11 @@ def command(spec: dict, name: str) -> str:
         flags.append(f"--channels {spec['channels']}")
     if spec.get("augment"):
         flags.append(f"--augment {spec['augment']}")
+    if spec.get("colour_hint"):
+        flags.append("--colour-hint")
     if spec.get("whiten") is not None:
         flags.append(f"--whiten {spec['whiten']}")
     return "recsys-nb train " + " ".join(flags)
-
-
-def matches(meta: dict, spec: dict, quick: bool) -> bool:
-    """Whether a saved model was trained with this variant's recipe."""
-    same = (
-        bool(meta.get("quick")) == quick
-        and (quick or meta.get("requested_epochs") == spec["epochs"])
-        and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
-    )
-    if spec["dataset"] != "fashion-mnist":
-        same = same and meta["input_shape"][-1] == spec.get("channels", 3)
-    transform = meta.get("latent_transform")
-    return same and (transform or {}).get("whiten") == spec.get("whiten")
 
 
 def get_model(name: str, spec: dict, quick: bool, allow_train: bool):
@@ -83,7 +72,7 @@ def get_model(name: str, spec: dict, quick: bool, allow_train: bool):
     folder = MODELS_DIR / name
     try:
         model = load_model(folder)
-        if matches(model.meta, spec, quick):
+        if trained_with(model.meta, spec, quick):
             print(f"{name}: loaded {folder}", flush=True)
             return model
     except RecsysError:

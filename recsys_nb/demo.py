@@ -22,29 +22,19 @@ REFERENCE = {
     "fashion-mnist": {"dataset": "fashion-mnist", "epochs": 8, "whiten": 0.5},
     "products": {"dataset": "products", "epochs": 8, "channels": 1, "whiten": 0.5},
 }
-TRAIN_OPTIONS = ("channels", "augment", "whiten")
+TRAIN_OPTIONS = ("channels", "augment", "whiten", "colour_hint")
 EXAMPLE_QUERIES = {"products": 21379, "fashion-mnist": 0}
 RAW_BASELINE = {"products": "raw_rgb", "fashion-mnist": "raw_grey"}
 
 
 def _up_to_date(name: str, spec: dict, quick: bool) -> bool:
     from .model import load_model
-    from .train import model_dir
+    from .train import model_dir, trained_with
 
     try:
-        meta = load_model(model_dir(name)).meta
+        return trained_with(load_model(model_dir(name)).meta, spec, quick)
     except RecsysError:
         return False
-    same_recipe = (
-        meta.get("input_shape", [0])[-1] == spec.get("channels", meta.get("input_shape", [0])[-1])
-        and (meta.get("latent_transform") or {}).get("whiten") == spec.get("whiten")
-        and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
-    )
-    return (
-        same_recipe
-        and meta.get("quick") == quick
-        and (quick or meta.get("requested_epochs") == spec["epochs"])
-    )
 
 
 def run(quick: bool = False, retrain: bool = False) -> int:

@@ -51,6 +51,23 @@ def model_dir(name) -> Path:
     return MODELS_DIR / name
 
 
+def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
+    """Whether a model's ``meta.json`` records training with ``spec`` (``train()`` arguments).
+
+    Compares what decides the model: channels, augmentations, colour hint, latent
+    transform, quick mode and (for full runs) the requested epochs.
+    """
+    channels = meta.get("input_shape", [0])[-1]
+    return (
+        spec.get("channels", channels) == channels
+        and (meta.get("latent_transform") or {}).get("whiten") == spec.get("whiten")
+        and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
+        and bool(meta.get("colour_hint")) == bool(spec.get("colour_hint"))
+        and bool(meta.get("quick")) == quick
+        and (quick or meta.get("requested_epochs") == spec["epochs"])
+    )
+
+
 class _Augmented(keras.utils.PyDataset):
     """Shuffled batches of freshly augmented images.
 

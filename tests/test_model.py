@@ -135,11 +135,11 @@ def test_micro_batched_train_step_matches_the_whole_batch(batch):
         model.micro_batch = micro
         before = [w.copy() for w in model.get_weights()]
         history = model.fit(images, images, batch_size=batch, epochs=1, verbose=0)
-        steps = [a - b for a, b in zip(model.get_weights(), before)]
+        steps = [a - b for a, b in zip(model.get_weights(), before, strict=True)]
         results.append((steps, history.history["loss"][0]))
     (whole, whole_loss), (micro, micro_loss) = results
     assert micro_loss == pytest.approx(whole_loss, rel=1e-5)
-    for a, b in zip(whole, micro):
+    for a, b in zip(whole, micro, strict=True):
         assert np.abs(a).max() > 0
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-6)
 
