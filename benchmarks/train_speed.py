@@ -4,11 +4,16 @@ For each default model (Fashion-MNIST 28x28x1, filters 32/64; product photos 64x
 filters 32/64/128; latent 32, binary cross-entropy, Adam, batch 256) and each variant:
 
 * ``keras-jax``: the project's model, ``recsys_nb.model.build_autoencoder`` (DownConv /
-  UpConv / OutConv from ``recsys_nb/layers.py``) on Keras' JAX backend;
+  UpConv / OutConv from ``recsys_nb/layers.py``, the micro-batched train step of
+  ``recsys_nb.model.Autoencoder``, one XLA CPU device per core) on Keras' JAX backend;
 * ``keras-torch``: the same architecture with Keras' stock Conv2D / Conv2DTranspose on
   Keras' torch backend (``KERAS_BACKEND=torch``, needs the ``bench`` extra: torch);
 * ``keras-jax-stock``: stock Conv2D / Conv2DTranspose on Keras-JAX (what we replaced);
-* ``keras-torch-fast`` (not with ``--quick``): the project's layers on Keras-torch.
+* ``keras-torch-fast`` (not with ``--quick``): the project's layers on Keras-torch;
+* ``keras-jax-1dev`` (not with ``--quick``): ``keras-jax`` on one CPU device
+  (``RECSYS_NB_CPU_DEVICES=1``);
+* ``keras-jax-whole`` (not with ``--quick``): the project's layers with Keras' own train
+  step on the whole batch, one device (the project before the micro-batched step).
 
 Every variant runs in its own subprocess, twice: a first run with an empty JAX
 compilation cache and a second one with that cache warm; each reports its warm-up
@@ -60,12 +65,15 @@ MODELS = {
         "filters": (32, 64, 128),
     },
 }
-# variant: (Keras backend, layers)
+# variant: (Keras backend, layers, train step); "micro": recsys_nb's micro-batched step on
+# one CPU device per core, "micro-1dev": on one device, "keras": Keras' own train step
 VARIANTS = {
-    "keras-jax": ("jax", "project"),
-    "keras-torch": ("torch", "stock"),
-    "keras-jax-stock": ("jax", "stock"),
-    "keras-torch-fast": ("torch", "project"),
+    "keras-jax": ("jax", "project", "micro"),
+    "keras-torch": ("torch", "stock", "keras"),
+    "keras-jax-stock": ("jax", "stock", "keras"),
+    "keras-torch-fast": ("torch", "project", "keras"),
+    "keras-jax-1dev": ("jax", "project", "micro-1dev"),
+    "keras-jax-whole": ("jax", "project", "keras"),
 }
 # (rounds, steps per round, validation images, variants) per mode and model
 PLANS = {
@@ -99,7 +107,7 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
     import recsys_nb
     from recsys_nb import model as model_mod
 
-    backend, layers_kind = VARIANTS[variant]
+    backend, layers_kind, step = VARIANTS[variant]
     assert keras.backend.backend() == backend, keras.backend.backend()
     imported = time.perf_counter()
 
@@ -127,8 +135,8 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
     keras.utils.set_random_seed(0)
     t0 = time.perf_counter()
     net = model_mod.build_autoencoder(spec["shape"], 32, spec["filters"], "bce")
-    if layers_kind == "stock":
-        net.micro_batch = 0  # Keras' own train step: what the stock layers had before
+    if step == "keras":
+        net.micro_batch = 0  # Keras' own train step on the whole batch
     cursor = 0
 
     def fit(steps: int) -> float:
@@ -186,6 +194,8 @@ class Worker:
             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
             PYTHONUNBUFFERED="1",
         )
+        if VARIANTS[variant][2] != "micro":
+            env["RECSYS_NB_CPU_DEVICES"] = "1"
         self.log = log
         self.proc = subprocess.Popen(
             [python, __file__, "--worker", model_key, variant, str(train_n), str(val_n)],
@@ -245,6 +255,7 @@ def run_model(model_key, plan, log, tmp, second_run) -> list[dict]:
                     "variant": variant,
                     "backend": VARIANTS[variant][0],
                     "layers": VARIANTS[variant][1],
+                    "step": VARIANTS[variant][2],
                     "params": first["params"],
                     "import_s": second["import_s"],
                     "warmup_cold_s": first["warmup_s"],
@@ -294,14 +305,15 @@ def run_model(model_key, plan, log, tmp, second_run) -> list[dict]:
 
 def fmt_table(rows, torch_missing: bool) -> str:
     head = (
-        "| model | variant | backend | conv layers | img/s median | img/s best | CPU ms/img | "
-        "warm-up cold s | warm-up warm s | val loss (steps) | load avg (1 min) |\n"
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n"
+        "| model | variant | backend | conv layers | train step | img/s median | img/s best | "
+        "CPU ms/img | warm-up cold s | warm-up warm s | val loss (steps) | load avg (1 min) |\n"
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n"
     )
     lines = []
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['variant']} | {r['backend']} | {r['layers']} | "
+            f"{r.get('step', '-')} | "
             f"{r['img_s_median']:.0f} | {r['img_s_best']:.0f} | {r['cpu_ms_img']:.2f} | "
             f"{r['warmup_cold_s']:.1f} | "
             f"{_num(r['warmup_warm_s'])} | {r['val_loss']:.4f} ({r['trained_steps']}) | "

@@ -355,10 +355,11 @@ def _preprocessing(size, channels: int) -> dict:
     }
 
 
-AUGMENTATIONS = ("flip", "shift", "tone")
+AUGMENTATIONS = ("flip", "shift", "tone", "mask")
 # Applied to the model's input only: the reconstruction target stays the clean image.
-INPUT_ONLY_AUGMENTATIONS = ("tone",)
+INPUT_ONLY_AUGMENTATIONS = ("tone", "mask")
 TONE_GAMMA = 2.5  # "tone": gamma drawn log-uniformly in [1/2.5, 2.5]
+MASK_GRID, MASK_RATIO = 8, 0.5  # "mask": half of an 8 x 8 grid of blocks whited out
 
 
 def augment_images(images: np.ndarray, kinds, rng: np.random.Generator) -> np.ndarray:
@@ -368,8 +369,10 @@ def augment_images(images: np.ndarray, kinds, rng: np.random.Generator) -> np.nd
     to 1/16 of its height and width, filling with white (the product photos' background).
     ``"tone"`` raises each image (each channel of an RGB one) to a random gamma: a garment
     gets lighter, darker or (RGB) another hue, while black and the white background stay.
-    Training uses it on the input only (a denoising autoencoder), so the code cannot rely
-    on how dark or what colour an item is to rebuild it.
+    ``"mask"`` whites out a random half of the blocks of an 8 x 8 grid (masked image
+    modelling): to rebuild the hidden parts the model has to know what kind of item it
+    sees. Training uses "tone" and "mask" on the input only (a denoising autoencoder):
+    the target stays the clean image.
     """
     kinds = set(kinds)
     unknown = kinds - set(AUGMENTATIONS)
@@ -394,6 +397,11 @@ def augment_images(images: np.ndarray, kinds, rng: np.random.Generator) -> np.nd
     if "tone" in kinds:
         gamma = np.exp(rng.uniform(-1, 1, (n, 1, 1, out.shape[3])) * np.log(TONE_GAMMA))
         out = np.power(out, gamma.astype(np.float32))
+    if "mask" in kinds:
+        rows, cols = -(-height // MASK_GRID), -(-width // MASK_GRID)
+        hidden = rng.random((n, MASK_GRID, MASK_GRID)) < MASK_RATIO
+        hidden = np.repeat(np.repeat(hidden, rows, axis=1), cols, axis=2)[:, :height, :width]
+        out = np.where(hidden[..., None], np.float32(1.0), out)
     return out
 
 

@@ -71,8 +71,8 @@ def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
 class _Augmented(keras.utils.PyDataset):
     """Shuffled batches of freshly augmented images.
 
-    The target is the augmented image without the input-only kinds ("tone"): flips and
-    shifts are reconstructed as they are, tone changes are undone.
+    The target is the augmented image without the input-only kinds ("tone", "mask"):
+    flips and shifts are reconstructed as they are, tones and masked blocks are undone.
     """
 
     def __init__(self, images: np.ndarray, batch_size: int, kinds, seed: int):
@@ -145,10 +145,10 @@ def train(
     of the same name continues from its last epoch. Extra Keras ``callbacks`` (a live
     plot in a notebook, say) run after the project's own.
 
-    ``augment`` (``"flip"``, ``"shift"``, ``"tone"``; see
-    :func:`recsys_nb.data.augment_images`) trains on randomly flipped / shifted copies of
-    the images, drawn anew each epoch; ``"tone"`` changes only the input's tones, so the
-    model learns to rebuild the original from them. ``colour_hint`` gives the decoder the
+    ``augment`` (``"flip"``, ``"shift"``, ``"tone"``, ``"mask"``; see
+    :func:`recsys_nb.data.augment_images`) trains on randomly changed copies of the images,
+    drawn anew each epoch; ``"tone"`` and ``"mask"`` change only the input, so the model
+    learns to rebuild the original from it. ``colour_hint`` gives the decoder the
     input's colour histogram besides the code (:class:`recsys_nb.model.ColourHint`), so
     the code, the embedding, need not carry colour.
     ``whiten`` fits a latent transform on the training images' codes after training

@@ -278,6 +278,17 @@ def test_tone_keeps_black_and_white_and_is_undone_in_the_target(rng):
     assert not np.allclose(x[:, 2:], 0.5)
 
 
+def test_mask_whites_out_about_half_in_blocks():
+    from recsys_nb.data import augment_images
+
+    images = np.zeros((200, 64, 48, 1), dtype=np.float32)
+    masked = augment_images(images, ["mask"], np.random.default_rng(0))
+    assert set(np.unique(masked)) == {0.0, 1.0} and 0.45 < masked.mean() < 0.55
+    blocks = masked[:, :, :, 0].reshape(200, 8, 8, 8, 6)  # 8 x 8 blocks of 8 x 6 pixels
+    assert np.all(blocks.min(axis=(2, 4)) == blocks.max(axis=(2, 4)))  # whole blocks only
+    assert np.all(images == 0)  # the input array is untouched
+
+
 def test_train_with_augment_and_whiten(small_catalog, models_dir):
     data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
     model = recsys_nb.train(
