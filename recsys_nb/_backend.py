@@ -36,30 +36,7 @@ def ensure_backend() -> None:
     else:
         os.environ["KERAS_BACKEND"] = BACKEND
     if BACKEND == "jax":
-        request_cpu_devices()
         enable_compile_cache()
-
-
-def request_cpu_devices() -> None:
-    """Ask XLA for one CPU device per core (at most 8), before JAX starts.
-
-    The train step (``recsys_nb.model.Autoencoder``) gives each device an equal share of
-    a batch: on 2 cores that trains faster than one device whose ops are split across
-    threads. Nothing else changes: JAX still computes on the first device by default,
-    with all cores. ``RECSYS_NB_CPU_DEVICES=1`` turns it off; an ``XLA_FLAGS`` that
-    already sets ``--xla_force_host_platform_device_count`` is left alone, and once JAX
-    has started it is too late (the train step then uses the one device).
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
-        return
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    count = int(os.environ.get("RECSYS_NB_CPU_DEVICES", min(cores, 8)))
-    if count > 1:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
 def enable_compile_cache(path=COMPILE_CACHE) -> None:

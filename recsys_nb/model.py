@@ -72,79 +72,51 @@ def _auto_micro_batch(model: keras.Model) -> int | None:
 
 
 def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
-    """Keras' JAX ``train_step`` with the gradient accumulated over micro-batches.
-
-    With several CPU devices (``recsys_nb._backend`` asks XLA for one per core), each
-    device takes an equal share of the batch and the shares' gradients are summed.
-    """
+    """Keras' JAX ``train_step`` with the gradient accumulated over micro-batches."""
     import jax
-    from jax.sharding import Mesh
-    from jax.sharding import PartitionSpec as P
     from keras.src.trainers.data_adapters import data_adapter_utils
 
     trainable, non_trainable, optimizer_vars, metrics_vars = state
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
     batch = x.shape[0]
-    devices = jax.devices("cpu")
-    if len(devices) < 2 or batch % len(devices) or non_trainable:
-        devices = devices[:1]  # one device: e.g. an odd last batch, or batch-norm statistics
-    if batch // len(devices) <= micro:
+    if batch <= micro:
         return keras.Model.train_step(model, state, data)
     grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
 
     def chunk_grads(carry, chunk):
-        trainable, non_trainable, metrics_vars = carry
+        non_trainable, metrics_vars = carry
         cx, cy, cw = chunk
         (_, aux), grads = grad_fn(
             trainable, non_trainable, metrics_vars, cx, cy, cw,
             training=True, optimizer_variables=optimizer_vars,
         )  # fmt: skip
         loss, y_pred, non_trainable, metrics_vars = aux
-        return (trainable, non_trainable, metrics_vars), (grads, loss, y_pred)
+        return (non_trainable, metrics_vars), (grads, loss, y_pred)
+
+    full = batch // micro * micro
 
     def split(a, lo, hi, shape):
         return (
             None if a is None else jax.tree.map(lambda t: t[lo:hi].reshape(shape + t.shape[1:]), a)
         )
 
-    def accumulate(trainable, non_trainable, metrics_vars, x, y, sample_weight):
-        """Gradient and loss summed over x's images (chunk means times chunk sizes)."""
-        n = x.shape[0]
-        full = n // micro * micro
-        chunks = tuple(split(a, 0, full, (full // micro, micro)) for a in (x, y, sample_weight))
-        carry = (trainable, non_trainable, metrics_vars)
-        carry, (grads, losses, y_pred) = jax.lax.scan(chunk_grads, carry, chunks)
-        grads = jax.tree.map(lambda g: g.sum(0) * micro, grads)
-        loss = losses.sum() * micro
-        y_pred = jax.tree.map(lambda p: p.reshape((full,) + p.shape[2:]), y_pred)
-        if full < n:  # the remainder, e.g. of an epoch's last batch
-            rest = tuple(split(a, full, n, (n - full,)) for a in (x, y, sample_weight))
-            carry, (rest_grads, rest_loss, rest_pred) = chunk_grads(carry, rest)
-            grads = jax.tree.map(lambda g, r: g + r * (n - full), grads, rest_grads)
-            loss = loss + rest_loss * (n - full)
-            y_pred = jax.tree.map(lambda p, r: jax.numpy.concatenate([p, r]), y_pred, rest_pred)
-        return grads, loss, y_pred, carry[1], carry[2]
+    chunks = tuple(split(a, 0, full, (full // micro, micro)) for a in (x, y, sample_weight))
 
-    if len(devices) == 1:
-        grads, loss, y_pred, non_trainable, metrics_vars = accumulate(
-            trainable, non_trainable, metrics_vars, x, y, sample_weight
-        )
-    else:
-
-        def share(trainable, x, y, sample_weight):
-            grads, loss, y_pred, _, _ = accumulate(
-                trainable, non_trainable, metrics_vars, x, y, sample_weight
-            )
-            return jax.lax.psum(grads, "batch"), jax.lax.psum(loss, "batch"), y_pred
-
-        grads, loss, y_pred = jax.shard_map(
-            share,
-            mesh=Mesh(np.array(devices), ("batch",)),
-            in_specs=(P(), P("batch"), P("batch"), P("batch")),
-            out_specs=(P(), P(), P("batch")),
-            check_vma=False,
-        )(trainable, x, y, sample_weight)
+    carry, (grads, losses, y_pred) = jax.lax.scan(
+        chunk_grads, (non_trainable, metrics_vars), chunks
+    )
+    grads = jax.tree.map(lambda g: g.sum(0) * micro, grads)
+    loss = losses.sum() * micro
+    y_pred = jax.tree.map(lambda p: p.reshape((full,) + p.shape[2:]), y_pred)
+    if full < batch:  # the batch's remainder, e.g. an epoch's last batch
+        rest = tuple(split(a, full, batch, (batch - full,)) for a in (x, y, sample_weight))
+        carry, (rest_grads, rest_loss, rest_pred) = chunk_grads(carry, rest)
+        rest_n = batch - full
+        grads = jax.tree.map(lambda g, r: g + r * rest_n, grads, rest_grads)
+        loss = loss + rest_loss * rest_n
+        y_pred = jax.tree.map(lambda p, r: jax.numpy.concatenate([p, r]), y_pred, rest_pred)
     grads = jax.tree.map(lambda g: g / batch, grads)
+    non_trainable, metrics_vars = carry
     trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
     logs, metrics_vars = model._update_metrics_variables(
         metrics_vars, loss / batch, x, y, y_pred, sample_weight
