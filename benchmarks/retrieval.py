@@ -47,7 +47,29 @@ VARIANTS = {
         "augment": "flip,shift",
         "whiten": 0.5,
     },
+    "products-grey-tone": {
+        "dataset": "products",
+        "channels": 1,
+        "epochs": 12,
+        "augment": "tone",
+        "whiten": 0.5,
+    },
+    "products-grey-mask": {
+        "dataset": "products",
+        "channels": 1,
+        "epochs": 12,
+        "augment": "mask",
+        "whiten": 0.5,
+    },
+    "products-grey-hint": {
+        "dataset": "products",
+        "channels": 1,
+        "epochs": 12,
+        "colour_hint": True,
+        "whiten": 0.5,
+    },
     "fm-w": {"dataset": "fashion-mnist", "epochs": 4, "whiten": 0.5},
+    "fm-mask": {"dataset": "fashion-mnist", "epochs": 8, "augment": "mask", "whiten": 0.5},
 }
 # latent transforms evaluated on every model, fitted on its own training codes
 TRANSFORMS = {"codes": None, "centred": 0.0, "whiten 0.5": 0.5, "whiten 1": 1.0}

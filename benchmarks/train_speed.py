@@ -5,13 +5,11 @@ filters 32/64/128; latent 32, binary cross-entropy, Adam, batch 256) and each va
 
 * ``keras-jax``: the project's model, ``recsys_nb.model.build_autoencoder`` (DownConv /
   UpConv / OutConv from ``recsys_nb/layers.py``, the micro-batched train step of
-  ``recsys_nb.model.Autoencoder``, one XLA CPU device per core) on Keras' JAX backend;
+  ``recsys_nb.model.Autoencoder``) on Keras' JAX backend;
 * ``keras-torch``: the same architecture with Keras' stock Conv2D / Conv2DTranspose on
   Keras' torch backend (``KERAS_BACKEND=torch``, needs the ``bench`` extra: torch);
 * ``keras-jax-stock``: stock Conv2D / Conv2DTranspose on Keras-JAX (what we replaced);
 * ``keras-torch-fast`` (not with ``--quick``): the project's layers on Keras-torch;
-* ``keras-jax-1dev`` (not with ``--quick``): ``keras-jax`` on one CPU device
-  (``RECSYS_NB_CPU_DEVICES=1``);
 * ``keras-jax-whole`` (not with ``--quick``): the project's layers with Keras' own train
   step on the whole batch, one device (the project before the micro-batched step).
 
@@ -65,14 +63,13 @@ MODELS = {
         "filters": (32, 64, 128),
     },
 }
-# variant: (Keras backend, layers, train step); "micro": recsys_nb's micro-batched step on
-# one CPU device per core, "micro-1dev": on one device, "keras": Keras' own train step
+# variant: (Keras backend, layers, train step); "micro": recsys_nb's micro-batched train
+# step, "keras": Keras' own train step on the whole batch
 VARIANTS = {
     "keras-jax": ("jax", "project", "micro"),
     "keras-torch": ("torch", "stock", "keras"),
     "keras-jax-stock": ("jax", "stock", "keras"),
     "keras-torch-fast": ("torch", "project", "keras"),
-    "keras-jax-1dev": ("jax", "project", "micro-1dev"),
     "keras-jax-whole": ("jax", "project", "keras"),
 }
 # (rounds, steps per round, validation images, variants) per mode and model
@@ -194,8 +191,6 @@ class Worker:
             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
             PYTHONUNBUFFERED="1",
         )
-        if VARIANTS[variant][2] != "micro":
-            env["RECSYS_NB_CPU_DEVICES"] = "1"
         self.log = log
         self.proc = subprocess.Popen(
             [python, __file__, "--worker", model_key, variant, str(train_n), str(val_n)],
