@@ -13,11 +13,12 @@ import time
 from .errors import RecsysError
 
 # The reference models: what `make demo` leaves in models/<name>, as recsys_nb.train()
-# arguments (`recsys-nb train` flags): the recipes measured in benchmarks/retrieval.py
+# arguments (`recsys-nb train` flags): the best recipes measured in benchmarks/retrieval.py
 # (README "Does the autoencoder match by shape or by colour?"). Products: greyscale
 # input; both with codes half-whitened on the training split (--whiten 0.5). 8 epochs
-# each: about 25 minutes of training on 2 cores (products reach articleType P@10 0.351
-# at 9 epochs and 0.360 at 14 in benchmarks/retrieval.py; train longer for that).
+# each (products reach articleType P@10 0.343 at 8 epochs in make demo and 0.360 at 14
+# in benchmarks/retrieval.py; train longer for that). None of the tone / mask
+# augmentations or the colour hint beat this recipe (README).
 REFERENCE = {
     "fashion-mnist": {"dataset": "fashion-mnist", "epochs": 8, "whiten": 0.5},
     "products": {"dataset": "products", "epochs": 8, "channels": 1, "whiten": 0.5},

@@ -39,7 +39,7 @@ class Autoencoder(keras.Model):
     splits the batch into micro-batches of ``micro_batch`` images (a power of two whose
     largest activation fits in ``MICRO_BATCH_BYTES``), runs forward and backward on each
     inside a ``lax.scan`` and applies the optimizer once to the summed gradient: the same
-    update as the whole batch, but the 28x28 default trains about 1.7x faster
+    update as the whole batch, but the default models train 1.5-1.65x faster
     (benchmarks/train_speed.py). On a GPU, or on another backend, it is Keras' own
     train step. ``model.micro_batch`` sets the size (``None``: automatic; ``0``: off).
     """
