@@ -35,7 +35,7 @@ class Autoencoder(keras.Model):
     """A functional Keras model whose JAX train step runs in micro-batches on a CPU.
 
     On 2 CPU cores a batch of 256 images is memory-bound: the decoder's activations
-    (29 MB for one 28x28 layer) do not fit in any cache. The train step therefore
+    (up to 58 MB for one 28x28 layer) do not fit in any cache. The train step therefore
     splits the batch into micro-batches of ``micro_batch`` images (a power of two whose
     largest activation fits in ``MICRO_BATCH_BYTES``), runs forward and backward on each
     inside a ``lax.scan`` and applies the optimizer once to the summed gradient: the same
