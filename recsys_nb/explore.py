@@ -461,9 +461,9 @@ def recommendation_rows(
 def interpolation_grid(model, image_a, image_b, steps: int = 8, scale: int = 2) -> ImageGrid:
     """Decode ``steps`` points on the straight line between two images' latent codes."""
     model = load_model(model)
-    codes = model.encoder.predict(np.stack([image_a, image_b]).astype(np.float32), verbose=0)
-    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     ends = np.stack([image_a, image_b]).astype(np.float32)
+    codes = model.encoder.predict(ends, verbose=0)
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     colours = np.where(t[:, :, None, None] < 0.5, ends[0], ends[1])  # colour_hint models
     decoded = model.decode((1 - t) * codes[0] + t * codes[1], colours)
     row = [image_a, *decoded, image_b]
