@@ -77,7 +77,9 @@ class _Augmented(keras.utils.PyDataset):
 
     def __init__(self, images: np.ndarray, batch_size: int, kinds, seed: int):
         super().__init__()
-        self.images, self.batch_size, self.kinds = images, batch_size, tuple(kinds)
+        self.images, self.batch_size = images, batch_size
+        self.target_kinds = [k for k in kinds if k not in INPUT_ONLY_AUGMENTATIONS]
+        self.input_kinds = [k for k in kinds if k in INPUT_ONLY_AUGMENTATIONS]
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images))
 
@@ -86,13 +88,10 @@ class _Augmented(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-        target = augment_images(
-            self.images[rows],
-            [k for k in self.kinds if k not in INPUT_ONLY_AUGMENTATIONS],
-            self.rng,
-        )
-        inputs = [k for k in self.kinds if k in INPUT_ONLY_AUGMENTATIONS]
-        return (augment_images(target, inputs, self.rng) if inputs else target), target
+        target = augment_images(self.images[rows], self.target_kinds, self.rng)
+        if not self.input_kinds:
+            return target, target
+        return augment_images(target, self.input_kinds, self.rng), target
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.images))
