@@ -52,6 +52,7 @@ from recsys_nb.mongod import LocalMongo  # noqa: E402
 from recsys_nb.store import (  # noqa: E402
     BATCH_SIZE,
     EMBEDDINGS,
+    FILTER_FIELDS,
     VALIDATORS,
     MongoStore,
     encode_vector,
@@ -60,16 +61,6 @@ from recsys_nb.store import (  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 CATALOG = ROOT.parent / "shared" / "data" / "fashion-products" / "styles.csv"
 DIM = 32
-LABELS = (
-    "gender",
-    "masterCategory",
-    "subCategory",
-    "articleType",
-    "baseColour",
-    "season",
-    "year",
-    "usage",
-)
 FALLBACK = {
     "gender": (["Men", "Women", "Unisex", "Boys", "Girls"], [0.5, 0.42, 0.05, 0.02, 0.01]),
     "masterCategory": (
@@ -104,7 +95,7 @@ def label_pool() -> tuple[pd.DataFrame, str]:
     """Label rows to resample: the real catalogue's, else synthetic ones."""
     if CATALOG.exists():
         styles = pd.read_csv(CATALOG, on_bad_lines="skip")
-        cols = [c for c in LABELS if c in styles.columns]
+        cols = [c for c in FILTER_FIELDS if c in styles.columns]
         if len(styles) > 1000 and cols:
             pool = styles[cols].copy()
             if "year" in pool and pool["year"].notna().all():
