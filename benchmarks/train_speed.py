@@ -11,7 +11,7 @@ filters 32/64/128; latent 32, binary cross-entropy, Adam, batch 256) and each va
 * ``keras-jax-stock``: stock Conv2D / Conv2DTranspose on Keras-JAX (what we replaced);
 * ``keras-torch-fast`` (not with ``--quick``): the project's layers on Keras-torch;
 * ``keras-jax-whole`` (not with ``--quick``): the project's layers with Keras' own train
-  step on the whole batch, one device (the project before the micro-batched step).
+  step on the whole batch (the project before the micro-batched step).
 
 Every variant runs in its own subprocess, twice: a first run with an empty JAX
 compilation cache and a second one with that cache warm; each reports its warm-up
@@ -308,7 +308,7 @@ def fmt_table(rows, torch_missing: bool) -> str:
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['variant']} | {r['backend']} | {r['layers']} | "
-            f"{r.get('step', '-')} | "
+            f"{r['step']} | "
             f"{r['img_s_median']:.0f} | {r['img_s_best']:.0f} | {r['cpu_ms_img']:.2f} | "
             f"{r['warmup_cold_s']:.1f} | "
             f"{_num(r['warmup_warm_s'])} | {r['val_loss']:.4f} ({r['trained_steps']}) | "
