@@ -61,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
         help="give the decoder the image's colour histogram, so the code can leave colour out",
     )
     p.add_argument(
+        "--contrast",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="also pull two augmented views of each image together in the code (a "
+        "contrastive loss with this weight, e.g. 0.1; needs --augment)",
+    )
+    p.add_argument(
         "--whiten",
         type=float,
         metavar="ALPHA",
@@ -151,6 +159,7 @@ def _train(args) -> int:
         augment=args.augment,
         whiten=args.whiten,
         colour_hint=args.colour_hint,
+        contrast=args.contrast,
     )
     m = model.meta
     print(

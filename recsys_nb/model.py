@@ -50,6 +50,8 @@ class Autoencoder(keras.Model):
         import jax
 
         micro = _auto_micro_batch(self) if self.micro_batch is None else self.micro_batch
+        if any(isinstance(layer, ViewContrast) for layer in self.layers):
+            micro = 0  # its loss pairs rows across the whole batch
         if keras.backend.backend() != "jax" or jax.default_backend() != "cpu" or not micro:
             return super().train_step(*args)
         return _micro_batch_train_step(self, micro, *args)
@@ -155,6 +157,48 @@ class ColourHint(keras.layers.Layer):
         return {**super().get_config(), "bins": self.bins, "white": self.white}
 
 
+@keras.saving.register_keras_serializable(package="recsys_nb")
+class ViewContrast(keras.layers.Layer):
+    """The codes unchanged; in training, a contrastive loss between two views of each item.
+
+    A training batch holds two randomly augmented views of each of its items, the first
+    views in its first half and the second views, in the same order, in the second. The
+    added loss (InfoNCE, symmetric, on L2-normalised codes) asks each view's code to be
+    closer to its other view's than to any other item's: the code has to keep what the
+    augmentations leave alone (the item's outline and structure) rather than what they
+    change (its tones, its place, hidden blocks). No labels: the pairs are all it uses.
+    ``weight`` scales it against the reconstruction loss; at inference it does nothing.
+    """
+
+    def __init__(self, weight: float = 0.1, temperature: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.weight, self.temperature = float(weight), float(temperature)
+
+    def call(self, codes, training=None):
+        if training and self.weight > 0:
+            self.add_loss(self.weight * view_contrast_loss(codes, self.temperature))
+        return codes
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight, "temperature": self.temperature}
+
+
+def view_contrast_loss(codes, temperature: float = 0.1):
+    """Symmetric InfoNCE between the first and second half of ``codes`` (row i <-> n + i)."""
+    n = ops.shape(codes)[0] // 2
+    z = codes / ops.maximum(ops.norm(codes, axis=-1, keepdims=True), 1e-8)
+    logits = ops.matmul(z[:n], ops.transpose(z[n : 2 * n])) / temperature
+    pairs = ops.arange(n)
+    forward = keras.losses.sparse_categorical_crossentropy(pairs, logits, from_logits=True)
+    backward = keras.losses.sparse_categorical_crossentropy(
+        pairs, ops.transpose(logits), from_logits=True
+    )
+    return (ops.mean(forward) + ops.mean(backward)) / 2
+
+
 def build_autoencoder(
     input_shape=(28, 28, 1),
     latent_dim: int = DEFAULT_LATENT_DIM,
@@ -162,11 +206,14 @@ def build_autoencoder(
     loss: str = "bce",
     learning_rate: float = 1e-3,
     colour_hint: bool = False,
+    contrast: float = 0.0,
 ) -> keras.Model:
     """A compiled autoencoder with ``encoder`` and ``decoder`` sub-models (Adam).
 
     ``colour_hint``: the decoder also gets the input's colour histogram
-    (:class:`ColourHint`), so that the code can leave colour out.
+    (:class:`ColourHint`), so that the code can leave colour out. ``contrast`` > 0 adds
+    :class:`ViewContrast` with that weight on the code: train it on batches of paired
+    views (``recsys_nb.train(contrast=...)`` makes them).
     """
     height, width, channels = (int(v) for v in input_shape)
     filters = tuple(int(f) for f in filters)
@@ -202,12 +249,15 @@ def build_autoencoder(
     for f in reversed(filters):
         y = UpConv(f)(y)
     reconstruction = OutConv(channels)(y)
+    encoded = encoder(image)
+    if contrast:
+        encoded = ViewContrast(contrast, name="view_contrast")(encoded)
     if colour_hint:
         decoder = keras.Model([code, hint], reconstruction, name="decoder")
-        output = decoder([encoder(image), hint_layer(image)])
+        output = decoder([encoded, hint_layer(image)])
     else:
         decoder = keras.Model(code, reconstruction, name="decoder")
-        output = decoder(encoder(image))
+        output = decoder(encoded)
     autoencoder = Autoencoder(image, output, name="autoencoder")
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=LOSSES[loss])
     return autoencoder

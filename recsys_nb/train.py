@@ -54,8 +54,8 @@ def model_dir(name) -> Path:
 def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
     """Whether a model's ``meta.json`` records training with ``spec`` (``train()`` arguments).
 
-    Compares what decides the model: channels, augmentations, colour hint, latent
-    transform, quick mode and (for full runs) the requested epochs.
+    Compares what decides the model: channels, augmentations, colour hint, view
+    contrast, latent transform, quick mode and (for full runs) the requested epochs.
     """
     channels = meta.get("input_shape", [0])[-1]
     return (
@@ -63,6 +63,7 @@ def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
         and (meta.get("latent_transform") or {}).get("whiten") == spec.get("whiten")
         and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
         and bool(meta.get("colour_hint")) == bool(spec.get("colour_hint"))
+        and float(meta.get("contrast") or 0) == float(spec.get("contrast") or 0)
         and bool(meta.get("quick")) == quick
         and (quick or meta.get("requested_epochs") == spec["epochs"])
     )
@@ -73,11 +74,15 @@ class _Augmented(keras.utils.PyDataset):
 
     The target is the augmented image without the input-only kinds ("tone", "mask"):
     flips and shifts are reconstructed as they are, tones and masked blocks are undone.
+    With ``views=2`` a batch holds ``batch_size // 2`` items twice, as two independent
+    augmentations: first views in the first half, second views in the second (the
+    layout :class:`recsys_nb.model.ViewContrast` expects).
     """
 
-    def __init__(self, images: np.ndarray, batch_size: int, kinds, seed: int):
+    def __init__(self, images: np.ndarray, batch_size: int, kinds, seed: int, views: int = 1):
         super().__init__()
-        self.images, self.batch_size = images, batch_size
+        self.views = views
+        self.images, self.batch_size = images, max(1, batch_size // views)
         self.target_kinds = [k for k in kinds if k not in INPUT_ONLY_AUGMENTATIONS]
         self.input_kinds = [k for k in kinds if k in INPUT_ONLY_AUGMENTATIONS]
         self.rng = np.random.default_rng(seed)
@@ -88,6 +93,7 @@ class _Augmented(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
+        rows = np.tile(rows, self.views)
         target = augment_images(self.images[rows], self.target_kinds, self.rng)
         if not self.input_kinds:
             return target, target
@@ -134,6 +140,7 @@ def train(
     augment=(),
     whiten: float | None = None,
     colour_hint: bool = False,
+    contrast: float = 0.0,
 ) -> TrainedModel:
     """Train an autoencoder and save it as ``models/<name>/model.keras`` + ``meta.json``.
 
@@ -149,7 +156,10 @@ def train(
     drawn anew each epoch; ``"tone"`` and ``"mask"`` change only the input, so the model
     learns to rebuild the original from it. ``colour_hint`` gives the decoder the
     input's colour histogram besides the code (:class:`recsys_nb.model.ColourHint`), so
-    the code, the embedding, need not carry colour.
+    the code, the embedding, need not carry colour. ``contrast`` > 0 trains on two
+    augmented views of each item per batch and adds, with that weight, a contrastive loss
+    that pulls the two views' codes together and pushes other items' apart
+    (:class:`recsys_nb.model.ViewContrast`); it needs ``augment`` to make the views.
     ``whiten`` fits a latent transform on the training images' codes after training
     (0: centre on their mean, 1: full whitening, between: partial), kept in
     ``meta.json`` and applied by :func:`recsys_nb.embed.embed` to every embedding.
@@ -173,6 +183,14 @@ def train(
         augment = [a for a in augment.split(",") if a]
     augment = tuple(augment or ())
     augment_images(data.images[:1], augment, np.random.default_rng(0))  # check the names
+    contrast = float(contrast or 0.0)
+    if contrast < 0:
+        raise RecsysError(f"contrast must be 0 (off) or a positive weight, got {contrast}")
+    if contrast and not augment:
+        raise RecsysError(
+            "contrast compares two augmented views of each image: give augment too, "
+            "e.g. augment='flip,shift,tone,mask' (--augment flip,shift,tone,mask)"
+        )
     if whiten is not None and not 0.0 <= whiten <= 1.0:
         raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")
 
@@ -197,6 +215,8 @@ def train(
         config["colour_hint"] = True
     if augment:
         config["augment"] = list(augment)
+    if contrast:
+        config["contrast"] = contrast
     folder.mkdir(parents=True, exist_ok=True)
     history: dict = {}
     initial_epoch = 0
@@ -220,7 +240,8 @@ def train(
     ]
     started = dt.datetime.now(dt.UTC)
     if augment:
-        batches = _Augmented(train_set.images, batch_size, augment, seed + initial_epoch)
+        views = 2 if contrast else 1
+        batches = _Augmented(train_set.images, batch_size, augment, seed + initial_epoch, views)
         fit_args = {"x": batches}
     else:
         fit_args = {
@@ -263,6 +284,7 @@ def train(
         "history": history,
         "augment": list(augment),
         "colour_hint": bool(colour_hint),
+        "contrast": contrast,
         "versions": _versions(),
         "git_commit": _git_commit(),
         "trained_at": started.isoformat(timespec="seconds"),

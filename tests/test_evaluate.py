@@ -312,3 +312,17 @@ def test_train_with_augment_and_whiten(small_catalog, models_dir):
     np.testing.assert_allclose(np.cov(whitened, rowvar=False), np.eye(8), atol=1e-3)
     with pytest.raises(RecsysError, match="whiten"):
         recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, whiten=2.0)
+
+
+def test_paired_views_hold_each_item_twice():
+    from recsys_nb.train import _Augmented
+
+    images = np.random.default_rng(0).random((20, 8, 6, 1), dtype=np.float32)
+    batches = _Augmented(images, batch_size=8, kinds=("tone",), seed=0, views=2)
+    assert len(batches) == 5  # 4 items (8 rows) per batch
+    x, target = batches[0]
+    assert x.shape == target.shape == (8, 8, 6, 1)
+    np.testing.assert_array_equal(target[:4], target[4:])  # the same items, same order
+    assert not np.allclose(x[:4], x[4:])  # two different views of them
+    seen = np.concatenate([batches[i][1][:4] for i in range(len(batches))])
+    assert sorted(map(bytes, seen)) == sorted(map(bytes, images))  # each item once an epoch

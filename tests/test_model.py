@@ -180,3 +180,59 @@ def test_colour_hint_model_trains_saves_and_decodes(tmp_path):
         loaded.decode(codes, images[:3]), model.predict(images[:3], verbose=0), atol=1e-5
     )
     assert loaded.decode(codes, images[0]).shape == (3, 16, 12, 3)  # one image's colours for all
+
+
+def test_view_contrast_loss_by_hand():
+    from recsys_nb.model import view_contrast_loss
+
+    # Two items whose two views agree exactly and are orthogonal to each other: the right
+    # partner scores 1/t = 10, the other 0, so each row's cross-entropy is log(1 + e^-10).
+    views = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 0.0], [0.0, 0.5]], dtype=np.float32)
+    assert float(view_contrast_loss(views, 0.1)) == pytest.approx(np.log1p(np.exp(-10)), rel=1e-3)
+    # Swapped partners: each row's right partner scores 0 and the wrong one 10.
+    swapped = views[[0, 1, 3, 2]]
+    assert float(view_contrast_loss(swapped, 0.1)) == pytest.approx(np.log1p(np.exp(10)), rel=1e-5)
+
+
+def test_view_contrast_adds_its_loss_only_in_training():
+    from recsys_nb.model import ViewContrast
+
+    codes = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    layer = ViewContrast(weight=0.5)
+    np.testing.assert_array_equal(np.asarray(layer(codes)), codes)
+    assert not layer.losses
+    layer(codes, training=True)
+    expected = 0.5 * float(recsys_nb.model.view_contrast_loss(codes, 0.1))
+    assert [float(v) for v in layer.losses] == [pytest.approx(expected)]
+
+
+def test_contrast_model_trains_on_paired_views_and_saves(small_catalog, models_dir):
+    from recsys_nb.train import trained_with
+
+    data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
+    with pytest.raises(recsys_nb.RecsysError, match="augment"):
+        recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, contrast=0.1)
+    with pytest.raises(recsys_nb.RecsysError, match="contrast"):
+        recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, contrast=-1)
+    model = recsys_nb.train(
+        data=data,
+        name=str(models_dir / "tiny-contrast"),
+        epochs=1,
+        batch_size=32,
+        filters=(8, 16),
+        latent_dim=8,
+        augment="flip,tone",
+        contrast=0.1,
+        verbose=0,
+    )
+    assert model.meta["contrast"] == 0.1 and np.isfinite(model.meta["val_loss"])
+    assert model.autoencoder.get_layer("view_contrast").weight == 0.1
+    spec = {"channels": 1, "augment": "flip,tone", "contrast": 0.1, "epochs": 1}
+    assert trained_with(model.meta, spec, quick=model.meta["quick"])
+    assert not trained_with(model.meta, {**spec, "contrast": 0}, quick=model.meta["quick"])
+    images = data.images[:4]
+    np.testing.assert_allclose(  # at inference the layer leaves the codes alone
+        model.autoencoder.predict(images, verbose=0),
+        model.decode(model.encoder.predict(images, verbose=0), images),
+        atol=1e-5,
+    )
