@@ -52,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
         "--augment",
         default="",
         metavar="KINDS",
-        help="train on random copies: flip, shift, tone, mask (the last two change the input "
-        "only), comma-separated; no labels are used",
+        help="train on random copies: flip, shift, crop, tone, mask (the last two change "
+        "the input only), comma-separated; no labels are used",
     )
     p.add_argument(
         "--colour-hint",

@@ -326,3 +326,20 @@ def test_paired_views_hold_each_item_twice():
     assert not np.allclose(x[:4], x[4:])  # two different views of them
     seen = np.concatenate([batches[i][1][:4] for i in range(len(batches))])
     assert sorted(map(bytes, seen)) == sorted(map(bytes, images))  # each item once an epoch
+
+
+def test_crop_zooms_into_a_window_of_70_to_100_percent(monkeypatch):
+    from recsys_nb import data
+    from recsys_nb.data import augment_images
+
+    ramp = np.linspace(0, 1, 48, dtype=np.float32)  # brightness = x / (width - 1)
+    images = np.broadcast_to(ramp[None, None, :, None], (50, 64, 48, 1)).copy()
+    cropped = augment_images(images, ["crop"], np.random.default_rng(0))
+    assert cropped.shape == images.shape and np.array_equal(images[0, 0, :, 0], ramp)
+    rows = cropped[:, 0, :, 0]
+    span = rows[:, -1] - rows[:, 0]  # the window's share of the width
+    assert np.all(span >= 0.7 - 1e-5) and np.all(span <= 1 + 1e-5) and span.std() > 0.02
+    assert rows.min() >= 0 and rows.max() <= 1
+    np.testing.assert_allclose(np.diff(rows, 2), 0, atol=1e-5)  # still a straight ramp
+    monkeypatch.setattr(data, "CROP_SCALE", 1.0)  # a full-size window is the image itself
+    np.testing.assert_allclose(augment_images(images, ["crop"], np.random.default_rng(1)), images)
