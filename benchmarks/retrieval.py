@@ -84,6 +84,8 @@ def command(spec: dict, name: str) -> str:
         flags.append(f"--augment {spec['augment']}")
     if spec.get("colour_hint"):
         flags.append("--colour-hint")
+    if spec.get("contrast"):
+        flags.append(f"--contrast {spec['contrast']}")
     if spec.get("whiten") is not None:
         flags.append(f"--whiten {spec['whiten']}")
     return "recsys-nb train " + " ".join(flags)

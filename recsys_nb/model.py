@@ -40,8 +40,12 @@ class Autoencoder(keras.Model):
     largest activation fits in ``MICRO_BATCH_BYTES``), runs forward and backward on each
     inside a ``lax.scan`` and applies the optimizer once to the summed gradient: the same
     update as the whole batch, but the default models train 1.5-1.65x faster
-    (benchmarks/train_speed.py). On a GPU, or on another backend, it is Keras' own
-    train step. ``model.micro_batch`` sets the size (``None``: automatic; ``0``: off).
+    (benchmarks/train_speed.py). A :class:`ViewContrast` loss, which pairs rows across
+    the whole batch, is handled as in "gradient caching": one encoder pass over the whole
+    batch gives the contrast loss and its gradient with respect to each row's code, and
+    each micro-batch then back-propagates its rows' share of it. On a GPU, or on another
+    backend, it is Keras' own train step. ``model.micro_batch`` sets the size
+    (``None``: automatic; ``0``: off).
     """
 
     micro_batch: int | None = None
@@ -50,8 +54,6 @@ class Autoencoder(keras.Model):
         import jax
 
         micro = _auto_micro_batch(self) if self.micro_batch is None else self.micro_batch
-        if any(isinstance(layer, ViewContrast) for layer in self.layers):
-            micro = 0  # its loss pairs rows across the whole batch
         if keras.backend.backend() != "jax" or jax.default_backend() != "cpu" or not micro:
             return super().train_step(*args)
         return _micro_batch_train_step(self, micro, *args)
@@ -84,14 +86,26 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
     if batch <= micro:
         return keras.Model.train_step(model, state, data)
     grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
+    contrast = next((la for la in model.layers if isinstance(la, ViewContrast)), None)
+    code_grads = None
+    if contrast is not None and contrast.weight > 0:
+        contrast_loss, code_grads, linear = _contrast_code_gradient(
+            model, contrast, trainable, non_trainable, x
+        )
 
     def chunk_grads(carry, chunk):
         non_trainable, metrics_vars = carry
-        cx, cy, cw = chunk
-        (_, aux), grads = grad_fn(
-            trainable, non_trainable, metrics_vars, cx, cy, cw,
-            training=True, optimizer_variables=optimizer_vars,
-        )  # fmt: skip
+        cx, cy, cw, cg = chunk
+        if contrast is not None:
+            object.__setattr__(contrast, "code_grads", cg)
+        try:
+            (_, aux), grads = grad_fn(
+                trainable, non_trainable, metrics_vars, cx, cy, cw,
+                training=True, optimizer_variables=optimizer_vars,
+            )  # fmt: skip
+        finally:
+            if contrast is not None:
+                object.__setattr__(contrast, "code_grads", None)
         loss, y_pred, non_trainable, metrics_vars = aux
         return (non_trainable, metrics_vars), (grads, loss, y_pred)
 
@@ -102,7 +116,11 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
             None if a is None else jax.tree.map(lambda t: t[lo:hi].reshape(shape + t.shape[1:]), a)
         )
 
-    chunks = tuple(split(a, 0, full, (full // micro, micro)) for a in (x, y, sample_weight))
+    # Each chunk's loss is a mean over its rows, scaled back by its size below: the
+    # contrast gradient (a sum over rows) is scaled up to match.
+    scaled = None if code_grads is None else code_grads * (batch / micro)
+    parts = (x, y, sample_weight, scaled)
+    chunks = tuple(split(a, 0, full, (full // micro, micro)) for a in parts)
 
     carry, (grads, losses, y_pred) = jax.lax.scan(
         chunk_grads, (non_trainable, metrics_vars), chunks
@@ -111,19 +129,42 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
     loss = losses.sum() * micro
     y_pred = jax.tree.map(lambda p: p.reshape((full,) + p.shape[2:]), y_pred)
     if full < batch:  # the batch's remainder, e.g. an epoch's last batch
-        rest = tuple(split(a, full, batch, (batch - full,)) for a in (x, y, sample_weight))
-        carry, (rest_grads, rest_loss, rest_pred) = chunk_grads(carry, rest)
         rest_n = batch - full
+        if code_grads is not None:
+            parts = (x, y, sample_weight, code_grads * (batch / rest_n))
+        rest = tuple(split(a, full, batch, (rest_n,)) for a in parts)
+        carry, (rest_grads, rest_loss, rest_pred) = chunk_grads(carry, rest)
         grads = jax.tree.map(lambda g, r: g + r * rest_n, grads, rest_grads)
         loss = loss + rest_loss * rest_n
         y_pred = jax.tree.map(lambda p, r: jax.numpy.concatenate([p, r]), y_pred, rest_pred)
     grads = jax.tree.map(lambda g: g / batch, grads)
+    if code_grads is not None:  # the chunks' losses held <grad, code>, not the contrast loss
+        loss = loss + (contrast_loss - linear) * batch
     non_trainable, metrics_vars = carry
     trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
     logs, metrics_vars = model._update_metrics_variables(
         metrics_vars, loss / batch, x, y, y_pred, sample_weight
     )
     return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+
+def _contrast_code_gradient(model, contrast, trainable, non_trainable, x):
+    """The contrast loss of a whole batch, its gradient ``g`` with respect to each row's
+    code ``z`` and ``sum(g * z)`` (what the micro-batches' losses hold instead)."""
+    import jax
+
+    encoder = model.get_layer("encoder")
+    where = {id(v): i for i, v in enumerate(model.trainable_variables)}
+    where_fixed = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
+    codes, _ = encoder.stateless_call(
+        [trainable[where[id(v)]] for v in encoder.trainable_variables],
+        [non_trainable[where_fixed[id(v)]] for v in encoder.non_trainable_variables],
+        x,
+        training=True,
+    )
+    codes = jax.lax.stop_gradient(codes)
+    loss, grads = jax.value_and_grad(contrast.loss_of)(codes)
+    return loss, grads, (grads * codes).sum()
 
 
 @keras.saving.register_keras_serializable(package="recsys_nb")
@@ -170,13 +211,21 @@ class ViewContrast(keras.layers.Layer):
     ``weight`` scales it against the reconstruction loss; at inference it does nothing.
     """
 
+    code_grads = None  # set by the micro-batched train step: see Autoencoder
+
     def __init__(self, weight: float = 0.1, temperature: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         self.weight, self.temperature = float(weight), float(temperature)
 
+    def loss_of(self, codes):
+        return self.weight * view_contrast_loss(codes, self.temperature)
+
     def call(self, codes, training=None):
         if training and self.weight > 0:
-            self.add_loss(self.weight * view_contrast_loss(codes, self.temperature))
+            if self.code_grads is None:
+                self.add_loss(self.loss_of(codes))
+            else:  # a micro-batch: its rows' share of the whole batch's contrast gradient
+                self.add_loss(ops.sum(codes * self.code_grads))
         return codes
 
     def compute_output_shape(self, input_shape):

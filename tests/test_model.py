@@ -122,15 +122,16 @@ def test_not_a_model_folder(tmp_path):
         recsys_nb.load_model(tmp_path)
 
 
+@pytest.mark.parametrize("contrast", [0.0, 0.5])  # 0.5: pairs 16 rows apart, across chunks
 @pytest.mark.parametrize("batch", [48, 40])  # 3 micro-batches; 2 and a remainder of 8
-def test_micro_batched_train_step_matches_the_whole_batch(batch):
+def test_micro_batched_train_step_matches_the_whole_batch(batch, contrast):
     """One SGD step in micro-batches of 16 gives the whole batch's update and loss."""
     rng = np.random.default_rng(1)
     images = rng.random((batch, 28, 28, 1), dtype=np.float32) ** 3  # not all near 0.5
     results = []
     for micro in (0, 16):  # 0: Keras' own train step
         keras.utils.set_random_seed(0)
-        model = recsys_nb.build_autoencoder()
+        model = recsys_nb.build_autoencoder(contrast=contrast)
         model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy")
         model.micro_batch = micro
         before = [w.copy() for w in model.get_weights()]
