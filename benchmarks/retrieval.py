@@ -68,8 +68,31 @@ VARIANTS = {
         "colour_hint": True,
         "whiten": 0.5,
     },
+    "products-grey-contrast": {
+        "dataset": "products",
+        "channels": 1,
+        "epochs": 6,
+        "augment": "flip,shift,tone",
+        "contrast": 0.1,
+        "whiten": 0.5,
+    },
+    "products-grey-contrast-crop": {
+        "dataset": "products",
+        "channels": 1,
+        "epochs": 6,
+        "augment": "flip,crop,tone",
+        "contrast": 0.5,
+        "whiten": 0.5,
+    },
     "fm-w": {"dataset": "fashion-mnist", "epochs": 4, "whiten": 0.5},
     "fm-mask": {"dataset": "fashion-mnist", "epochs": 8, "augment": "mask", "whiten": 0.5},
+    "fm-contrast": {
+        "dataset": "fashion-mnist",
+        "epochs": 6,
+        "augment": "flip,crop,tone",
+        "contrast": 0.5,
+        "whiten": 0.5,
+    },
 }
 # latent transforms evaluated on every model, fitted on its own training codes
 TRANSFORMS = {"codes": None, "centred": 0.0, "whiten 0.5": 0.5, "whiten 1": 1.0}
