@@ -278,27 +278,30 @@ def load_catalog(
         raise RecsysError(f"{styles} lists id {dup} more than once")
     if limit is not None:
         meta = meta.iloc[:limit]
-    paths = [folder / "images" / f"{i}.jpg" for i in meta["id"]]
-    present = np.array([p.is_file() for p in paths], dtype=bool)
+    # One directory listing instead of a stat per row: a catalogue is reopened on every
+    # recommendation, and its pixels usually come from the cache below.
+    image_dir = folder / "images"
+    files = set(os.listdir(image_dir)) if image_dir.is_dir() else set()
+    present = np.array([f"{i}.jpg" in files for i in meta["id"]], dtype=bool)
     if not present.all():
         missing = meta["id"].to_numpy()[~present]
         warnings.warn(
-            f"{len(missing)} catalogue row(s) have no image in {folder / 'images'} and are left "
+            f"{len(missing)} catalogue row(s) have no image in {image_dir} and are left "
             f"out (first id: {missing[0]})",
             stacklevel=2,
         )
         meta = meta[present]
-        paths = [p for p, ok in zip(paths, present, strict=True) if ok]
 
     stat = styles.stat()
-    signature = f"{stat.st_size}-{stat.st_mtime_ns}-{len(paths)}-{skip_bad}"
+    signature = f"{stat.st_size}-{stat.st_mtime_ns}-{len(meta)}-{skip_bad}"
     cache_file = _cache_path(folder, size, channels, signature)
     if cache and cache_file.is_file():
         with np.load(cache_file) as npz:
             pixels, kept_ids = npz["pixels"], npz["ids"]
         kept_set = set(kept_ids.tolist())
-        skipped = [str(p) for p, i in zip(paths, meta["id"], strict=True) if i not in kept_set]
+        skipped = [str(image_dir / f"{i}.jpg") for i in meta["id"] if i not in kept_set]
     else:
+        paths = [image_dir / f"{i}.jpg" for i in meta["id"]]
         pixels, kept, skipped = _load_files(paths, size, channels, skip_bad)
         kept_ids = meta["id"].to_numpy()[kept]
         if cache:
@@ -307,7 +310,8 @@ def load_catalog(
             np.savez(tmp, pixels=pixels, ids=kept_ids)
             tmp.replace(cache_file)
     meta = meta.set_index("id").loc[kept_ids]
-    meta["image_path"] = [str(folder / "images" / f"{i}.jpg") for i in kept_ids]
+    prefix = os.path.join(str(image_dir), "")
+    meta["image_path"] = [f"{prefix}{i}.jpg" for i in kept_ids.tolist()]
     return Dataset(
         name=folder.name,
         images=pixels.astype(np.float32) / 255.0,
