@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_image
 
 import recsys_nb
+from conftest import write_image
 from recsys_nb.data import FASHION_MNIST_CLASSES, load_image, read_idx
 
 
@@ -122,6 +122,19 @@ def test_corrupt_jpeg_skipped_with_warning_and_count(tmp_path):
         data = recsys_nb.load_catalog(folder, skip_bad=True, cache=False)
     assert list(data.ids) == [1, 2] and len(data.skipped) == 1
     assert list(data.meta.index) == [1, 2]
+
+
+def test_rows_without_an_image_are_left_out_with_a_warning(tmp_path):
+    folder = _catalog_with_corrupt_file(tmp_path)
+    (folder / "images" / "3.jpg").unlink()
+    with open(folder / "styles.csv", "a") as styles:
+        styles.write("4,Shirts,no file\n")
+    for cache in (True, True, False):  # writes the cache, reads it, bypasses it
+        with pytest.warns(UserWarning, match=r"2 catalogue row\(s\) have no image .* id: 3"):
+            data = recsys_nb.load_catalog(folder, size=(8, 6), cache=cache)
+        assert list(data.ids) == [1, 2] and data.skipped == []
+        paths = [str(folder / "images" / f"{i}.jpg") for i in (1, 2)]
+        assert list(data.meta["image_path"]) == paths
 
 
 def test_plain_image_folder(tmp_path):
