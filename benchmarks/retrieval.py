@@ -76,6 +76,22 @@ VARIANTS = {
         "contrast": 0.1,
         "whiten": 0.5,
     },
+    "products-grey-contrast-12": {
+        "dataset": "products",
+        "channels": 1,
+        "epochs": 12,
+        "augment": "flip,shift,tone",
+        "contrast": 0.1,
+        "whiten": 0.5,
+    },
+    "products-rgb-contrast": {
+        "dataset": "products",
+        "channels": 3,
+        "epochs": 6,
+        "augment": "flip,shift,tone",
+        "contrast": 0.1,
+        "whiten": 0.5,
+    },
     "products-grey-contrast-crop": {
         "dataset": "products",
         "channels": 1,
