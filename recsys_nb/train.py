@@ -189,7 +189,7 @@ def train(
     if contrast and not augment:
         raise RecsysError(
             "contrast compares two augmented views of each image: give augment too, "
-            "e.g. augment='flip,shift,tone,mask' (--augment flip,shift,tone,mask)"
+            "e.g. augment='flip,shift,tone' (--augment flip,shift,tone), as make demo does"
         )
     if whiten is not None and not 0.0 <= whiten <= 1.0:
         raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")
