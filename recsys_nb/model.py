@@ -97,7 +97,10 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
         non_trainable, metrics_vars = carry
         cx, cy, cw, cg = chunk
         if contrast is not None:
-            object.__setattr__(contrast, "code_grads", cg)
+            # The chunk's loss is a mean over its rows, scaled back by its size below;
+            # the contrast gradient (a sum over rows) is scaled up to match.
+            scaled = None if cg is None else cg * (batch / cx.shape[0])
+            object.__setattr__(contrast, "code_grads", scaled)
         try:
             (_, aux), grads = grad_fn(
                 trainable, non_trainable, metrics_vars, cx, cy, cw,
@@ -116,10 +119,7 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
             None if a is None else jax.tree.map(lambda t: t[lo:hi].reshape(shape + t.shape[1:]), a)
         )
 
-    # Each chunk's loss is a mean over its rows, scaled back by its size below: the
-    # contrast gradient (a sum over rows) is scaled up to match.
-    scaled = None if code_grads is None else code_grads * (batch / micro)
-    parts = (x, y, sample_weight, scaled)
+    parts = (x, y, sample_weight, code_grads)
     chunks = tuple(split(a, 0, full, (full // micro, micro)) for a in parts)
 
     carry, (grads, losses, y_pred) = jax.lax.scan(
@@ -130,8 +130,6 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
     y_pred = jax.tree.map(lambda p: p.reshape((full,) + p.shape[2:]), y_pred)
     if full < batch:  # the batch's remainder, e.g. an epoch's last batch
         rest_n = batch - full
-        if code_grads is not None:
-            parts = (x, y, sample_weight, code_grads * (batch / rest_n))
         rest = tuple(split(a, full, batch, (rest_n,)) for a in parts)
         carry, (rest_grads, rest_loss, rest_pred) = chunk_grads(carry, rest)
         grads = jax.tree.map(lambda g, r: g + r * rest_n, grads, rest_grads)
