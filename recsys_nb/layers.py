@@ -16,15 +16,16 @@ Conv2D / Conv2DTranspose (kernel 3, padding "same"), with the same kernel layout
 and initialiser (tests/test_layers.py). keras.ops only, so they also run on
 torch.
 
-On JAX, UpConv also brings its own backward pass (``jax.custom_vjp``), with its bias
-and activation inside: the input gradient of a stride-2 transposed convolution is the
+On JAX, UpConv and OutConv also bring their own backward pass (``jax.custom_vjp``), with
+the bias and activation inside: the input gradient of a stride-2 transposed convolution is the
 stride-2 convolution of the output gradient, i.e. DownConv's window gather and one
 matmul, and the kernel gradient is one matmul of those windows with the input.
 Autodiff of the scatter form instead gives XLA a web of pads, slices and adds with the
 activation's mask fused into each of them: batch 32, 14x14x64 -> 28x28x32, forward and
-backward 12.0 ms with autodiff, 5.9 ms this way.
-Train step, batch 256, 2-core CPU, 28x28x1 autoencoder: stock layers
-9.3 CPU ms/img, these 2.1 (benchmarks/train_speed.py; see benchmarks/README.md).
+backward 12.1 ms with autodiff, 5.9 ms this way. OutConv's gradients take the 3x3
+windows of its (few-channel) output gradient the same way.
+Train step, batch 256, 2-core CPU, 28x28x1 autoencoder: stock layers 9-10 CPU ms/img,
+these 0.9-1.2 (benchmarks/train_speed.py; see benchmarks/README.md).
 """
 
 import keras
