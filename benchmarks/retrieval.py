@@ -100,6 +100,15 @@ VARIANTS = {
         "contrast": 0.5,
         "whiten": 0.5,
     },
+    "products-grey-contrast-wide": {
+        "dataset": "products",
+        "channels": 1,
+        "epochs": 6,
+        "filters": (64, 128, 256),
+        "augment": "flip,shift,tone",
+        "contrast": 0.1,
+        "whiten": 0.5,
+    },
     "fm-w": {"dataset": "fashion-mnist", "epochs": 4, "whiten": 0.5},
     "fm-mask": {"dataset": "fashion-mnist", "epochs": 8, "augment": "mask", "whiten": 0.5},
     "fm-contrast": {
@@ -119,6 +128,8 @@ def command(spec: dict, name: str) -> str:
     flags = [f"--dataset {spec['dataset']}", f"--name {name}", f"--epochs {spec['epochs']}"]
     if spec.get("channels"):
         flags.append(f"--channels {spec['channels']}")
+    if spec.get("filters"):
+        flags.append("--filters " + ",".join(map(str, spec["filters"])))
     if spec.get("augment"):
         flags.append(f"--augment {spec['augment']}")
     if spec.get("colour_hint"):

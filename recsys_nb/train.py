@@ -54,12 +54,15 @@ def model_dir(name) -> Path:
 def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
     """Whether a model's ``meta.json`` records training with ``spec`` (``train()`` arguments).
 
-    Compares what decides the model: channels, augmentations, colour hint, view
-    contrast, latent transform, quick mode and (for full runs) the requested epochs.
+    Compares what decides the model: channels, filters (when ``spec`` names them),
+    augmentations, colour hint, view contrast, latent transform, quick mode and (for
+    full runs) the requested epochs.
     """
     channels = meta.get("input_shape", [0])[-1]
+    filters = spec.get("filters")
     return (
         spec.get("channels", channels) == channels
+        and (filters is None or [int(f) for f in filters] == meta.get("filters"))
         and (meta.get("latent_transform") or {}).get("whiten") == spec.get("whiten")
         and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
         and bool(meta.get("colour_hint")) == bool(spec.get("colour_hint"))

@@ -231,6 +231,8 @@ def test_contrast_model_trains_on_paired_views_and_saves(small_catalog, models_d
     spec = {"channels": 1, "augment": "flip,tone", "contrast": 0.1, "epochs": 1}
     assert trained_with(model.meta, spec, quick=model.meta["quick"])
     assert not trained_with(model.meta, {**spec, "contrast": 0}, quick=model.meta["quick"])
+    assert trained_with(model.meta, {**spec, "filters": (8, 16)}, quick=model.meta["quick"])
+    assert not trained_with(model.meta, {**spec, "filters": (8, 32)}, quick=model.meta["quick"])
     images = data.images[:4]
     np.testing.assert_allclose(  # at inference the layer leaves the codes alone
         model.autoencoder.predict(images, verbose=0),
