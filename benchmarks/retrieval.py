@@ -100,6 +100,14 @@ VARIANTS = {
         "contrast": 0.5,
         "whiten": 0.5,
     },
+    "products-grey-contrast-w1": {
+        "dataset": "products",
+        "channels": 1,
+        "epochs": 6,
+        "augment": "flip,shift,tone",
+        "contrast": 1.0,
+        "whiten": 0.5,
+    },
     "products-grey-contrast-wide": {
         "dataset": "products",
         "channels": 1,

@@ -17,9 +17,9 @@ and initialiser (tests/test_layers.py). keras.ops only, so they also run on
 torch.
 
 On JAX, UpConv and OutConv also bring their own backward pass (``jax.custom_vjp``), with
-the bias and activation inside: the input gradient of a stride-2 transposed convolution is the
-stride-2 convolution of the output gradient, i.e. DownConv's window gather and one
-matmul, and the kernel gradient is one matmul of those windows with the input.
+the bias and activation inside: the input gradient of a stride-2 transposed convolution
+is the stride-2 convolution of the output gradient, i.e. DownConv's window gather and
+one matmul, and the kernel gradient is one matmul of those windows with the input.
 Autodiff of the scatter form instead gives XLA a web of pads, slices and adds with the
 activation's mask fused into each of them: batch 32, 14x14x64 -> 28x28x32, forward and
 backward 12.1 ms with autodiff, 5.9 ms this way. OutConv's gradients take the 3x3
