@@ -94,11 +94,11 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
         )
 
     def chunk_grads(carry, chunk):
-        non_trainable, metrics_vars = carry
+        non_trainable, metrics_vars, total = carry
         cx, cy, cw, cg = chunk
         if contrast is not None:
-            # The chunk's loss is a mean over its rows, scaled back by its size below;
-            # the contrast gradient (a sum over rows) is scaled up to match.
+            # The chunk's loss is a mean over its rows, weighted by its size when its
+            # gradient is summed; the contrast gradient (a sum over rows) is scaled to match.
             scaled = None if cg is None else cg * (batch / cx.shape[0])
             object.__setattr__(contrast, "code_grads", scaled)
         try:
@@ -110,7 +110,10 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
             if contrast is not None:
                 object.__setattr__(contrast, "code_grads", None)
         loss, y_pred, non_trainable, metrics_vars = aux
-        return (non_trainable, metrics_vars), (grads, loss, y_pred)
+        # Summed in the carry: stacking every chunk's gradients and summing them after
+        # the scan made the whole 28x28 train step about 10% slower.
+        total = jax.tree.map(lambda t, g: t + g * cx.shape[0], total, grads)
+        return (non_trainable, metrics_vars, total), (loss, y_pred)
 
     full = batch // micro * micro
 
@@ -122,23 +125,22 @@ def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
     parts = (x, y, sample_weight, code_grads)
     chunks = tuple(split(a, 0, full, (full // micro, micro)) for a in parts)
 
-    carry, (grads, losses, y_pred) = jax.lax.scan(
-        chunk_grads, (non_trainable, metrics_vars), chunks
+    zeros = jax.tree.map(jax.numpy.zeros_like, trainable)
+    carry, (losses, y_pred) = jax.lax.scan(
+        chunk_grads, (non_trainable, metrics_vars, zeros), chunks
     )
-    grads = jax.tree.map(lambda g: g.sum(0) * micro, grads)
     loss = losses.sum() * micro
     y_pred = jax.tree.map(lambda p: p.reshape((full,) + p.shape[2:]), y_pred)
     if full < batch:  # the batch's remainder, e.g. an epoch's last batch
         rest_n = batch - full
         rest = tuple(split(a, full, batch, (rest_n,)) for a in parts)
-        carry, (rest_grads, rest_loss, rest_pred) = chunk_grads(carry, rest)
-        grads = jax.tree.map(lambda g, r: g + r * rest_n, grads, rest_grads)
+        carry, (rest_loss, rest_pred) = chunk_grads(carry, rest)
         loss = loss + rest_loss * rest_n
         y_pred = jax.tree.map(lambda p, r: jax.numpy.concatenate([p, r]), y_pred, rest_pred)
+    non_trainable, metrics_vars, grads = carry
     grads = jax.tree.map(lambda g: g / batch, grads)
     if code_grads is not None:  # the chunks' losses held <grad, code>, not the contrast loss
         loss = loss + (contrast_loss - linear) * batch
-    non_trainable, metrics_vars = carry
     trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
     logs, metrics_vars = model._update_metrics_variables(
         metrics_vars, loss / batch, x, y, y_pred, sample_weight
