@@ -92,3 +92,18 @@ def test_layers_under_jit_and_model_save_load_round_trip(tmp_path):
     assert kinds == ["DownConv", "DownConv", "UpConv", "UpConv", "OutConv"]
     assert loaded.layers[-1].get_config()["activation"] == "sigmoid"
     assert loaded.layers[1].get_config()["filters"] == 4
+
+
+@pytest.mark.parametrize(
+    "layer, shape, own",
+    [
+        (UpConv(4), (1, 3, 4, 5), True),
+        (OutConv(1), (1, 6, 6, 4), True),
+        (UpConv(4, activation="tanh"), (1, 3, 4, 5), False),  # autodiff fallback
+        (DownConv(4), (1, 6, 8, 3), False),  # autodiff was as fast: no own backward
+    ],
+)
+def test_which_layers_bring_their_own_jax_backward(layer, shape, own):
+    layer.build(shape)
+    jaxpr = str(jax.make_jaxpr(lambda x: layer(x))(jnp.zeros(shape)))
+    assert ("custom_vjp" in jaxpr) == own
