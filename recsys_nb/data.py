@@ -214,7 +214,7 @@ def _fit(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
 
 
 def _load_files(
-    paths: list[Path], size: tuple[int, int], channels: int, skip_bad: bool
+    paths: list, size: tuple[int, int], channels: int, skip_bad: bool
 ) -> tuple[np.ndarray, list[int], list[str]]:
     out = np.empty((len(paths), *size, channels), dtype=np.uint8)
     kept, skipped = [], []
@@ -281,6 +281,11 @@ def load_catalog(
     # One directory listing instead of a stat per row: a catalogue is reopened on every
     # recommendation, and its pixels usually come from the cache below.
     image_dir = folder / "images"
+    prefix = os.path.join(str(image_dir), "")
+
+    def image_path(item_id) -> str:
+        return f"{prefix}{item_id}.jpg"
+
     files = set(os.listdir(image_dir)) if image_dir.is_dir() else set()
     present = np.array([f"{i}.jpg" in files for i in meta["id"]], dtype=bool)
     if not present.all():
@@ -299,9 +304,9 @@ def load_catalog(
         with np.load(cache_file) as npz:
             pixels, kept_ids = npz["pixels"], npz["ids"]
         kept_set = set(kept_ids.tolist())
-        skipped = [str(image_dir / f"{i}.jpg") for i in meta["id"] if i not in kept_set]
+        skipped = [image_path(i) for i in meta["id"] if i not in kept_set]
     else:
-        paths = [image_dir / f"{i}.jpg" for i in meta["id"]]
+        paths = [image_path(i) for i in meta["id"]]
         pixels, kept, skipped = _load_files(paths, size, channels, skip_bad)
         kept_ids = meta["id"].to_numpy()[kept]
         if cache:
@@ -310,8 +315,7 @@ def load_catalog(
             np.savez(tmp, pixels=pixels, ids=kept_ids)
             tmp.replace(cache_file)
     meta = meta.set_index("id").loc[kept_ids]
-    prefix = os.path.join(str(image_dir), "")
-    meta["image_path"] = [f"{prefix}{i}.jpg" for i in kept_ids.tolist()]
+    meta["image_path"] = [image_path(i) for i in kept_ids.tolist()]
     return Dataset(
         name=folder.name,
         images=pixels.astype(np.float32) / 255.0,
