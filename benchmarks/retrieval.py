@@ -111,6 +111,8 @@ def command(spec: dict, name: str) -> str:
         flags.append("--colour-hint")
     if spec.get("contrast"):
         flags.append(f"--contrast {spec['contrast']}")
+    if spec.get("hog"):
+        flags.append(f"--hog {spec['hog']}")
     if spec.get("whiten") is not None:
         flags.append(f"--whiten {spec['whiten']}")
     return "recsys-nb train " + " ".join(flags)

@@ -69,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
         "contrastive loss with this weight, e.g. 0.1; needs --augment)",
     )
     p.add_argument(
+        "--hog",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="also compare the edges of input and reconstruction (histograms of oriented "
+        "gradients) with this weight, e.g. 10: the code has to keep the outline",
+    )
+    p.add_argument(
         "--whiten",
         type=float,
         metavar="ALPHA",
@@ -160,6 +168,7 @@ def _train(args) -> int:
         whiten=args.whiten,
         colour_hint=args.colour_hint,
         contrast=args.contrast,
+        hog=args.hog,
     )
     m = model.meta
     print(

@@ -129,6 +129,22 @@ def colour_histogram(images: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
     return np.sqrt(hist / np.maximum(hist.sum(axis=1, keepdims=True), 1.0))
 
 
+def oriented_gradients(images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Flattened histograms of oriented gradients (HOG): a hand-made shape descriptor.
+
+    The same :func:`recsys_nb.model.gradient_histograms` as ``train(hog=...)``'s loss:
+    4x4-pixel cells, smaller in images under 8 pixels high or wide (2x2 cells at least).
+    """
+    from .model import gradient_histograms
+
+    cell = max(1, min(4, images.shape[1] // 2, images.shape[2] // 2))
+    parts = [
+        np.asarray(gradient_histograms(images[i : i + batch_size], cell), dtype=np.float32)
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(parts).reshape(len(images), -1)
+
+
 def baseline_features(images: np.ndarray, fit_images: np.ndarray, seed: int = 0) -> dict:
     """Feature vectors of the baselines for ``images``; PCA is fitted on ``fit_images``."""
     from sklearn.decomposition import PCA
@@ -143,6 +159,7 @@ def baseline_features(images: np.ndarray, fit_images: np.ndarray, seed: int = 0)
     features[f"pca{PCA_DIM}"] = pca.transform(flat)
     if images.shape[-1] == 3:
         features["colour_hist"] = colour_histogram(images)
+    features["hog"] = oriented_gradients(images)
     features["chance"] = np.random.default_rng(seed).standard_normal((len(images), PCA_DIM))
     return features
 

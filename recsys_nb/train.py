@@ -67,6 +67,7 @@ def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
         and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
         and bool(meta.get("colour_hint")) == bool(spec.get("colour_hint"))
         and float(meta.get("contrast") or 0) == float(spec.get("contrast") or 0)
+        and float(meta.get("hog") or 0) == float(spec.get("hog") or 0)
         and bool(meta.get("quick")) == quick
         and (quick or meta.get("requested_epochs") == spec["epochs"])
     )
@@ -144,6 +145,7 @@ def train(
     whiten: float | None = None,
     colour_hint: bool = False,
     contrast: float = 0.0,
+    hog: float = 0.0,
 ) -> TrainedModel:
     """Train an autoencoder and save it as ``models/<name>/model.keras`` + ``meta.json``.
 
@@ -163,6 +165,9 @@ def train(
     augmented views of each item per batch and adds, with that weight, a contrastive loss
     that pulls the two views' codes together and pushes other items' apart
     (:class:`recsys_nb.model.ViewContrast`); it needs ``augment`` to make the views.
+    ``hog`` > 0 adds, with that weight, the distance between the edge histograms (HOG)
+    of the target and of the reconstruction (:class:`recsys_nb.model.ShapeLoss`): the
+    code has to keep outlines and inner edges, not only the large areas of tone.
     ``whiten`` fits a latent transform on the training images' codes after training
     (0: centre on their mean, 1: full whitening, between: partial), kept in
     ``meta.json`` and applied by :func:`recsys_nb.embed.embed` to every embedding.
@@ -194,6 +199,9 @@ def train(
             "contrast compares two augmented views of each image: give augment too, "
             "e.g. augment='flip,shift,tone' (--augment flip,shift,tone), as make demo does"
         )
+    hog = float(hog or 0.0)
+    if hog < 0:
+        raise RecsysError(f"hog must be 0 (off) or a positive weight, got {hog}")
     if whiten is not None and not 0.0 <= whiten <= 1.0:
         raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")
 
@@ -220,6 +228,8 @@ def train(
         config["augment"] = list(augment)
     if contrast:
         config["contrast"] = contrast
+    if hog:
+        config["hog"] = hog
     folder.mkdir(parents=True, exist_ok=True)
     history: dict = {}
     initial_epoch = 0
@@ -288,6 +298,7 @@ def train(
         "augment": list(augment),
         "colour_hint": bool(colour_hint),
         "contrast": contrast,
+        "hog": hog,
         "versions": _versions(),
         "git_commit": _git_commit(),
         "trained_at": started.isoformat(timespec="seconds"),

@@ -63,7 +63,8 @@ def test_evaluate_json_format(capsys, tiny_product_model, small_catalog):
     model = report["results"]["model"]
     assert set(model["precision"]) == {"articleType", "subCategory", "masterCategory"}
     assert 0.0 <= model["same_colour"] <= 1.0
-    assert {"raw_rgb", "raw_grey", "pca32", "colour_hist", "chance"} <= set(report["results"])
+    baselines = {"raw_rgb", "raw_grey", "pca32", "colour_hist", "hog", "chance"}
+    assert baselines <= set(report["results"])
     # the tiny model trained on the first 300 items: only the unseen ones are evaluated
     assert report["split"] == "val" and 0 < report["n_items"] < 300
 

@@ -21,7 +21,7 @@ from recsys_nb.evaluate import (
     neighbour_metrics,
 )
 
-BASELINES = {"raw_rgb", "raw_grey", f"pca{PCA_DIM}", "colour_hist", "chance"}
+BASELINES = {"raw_rgb", "raw_grey", f"pca{PCA_DIM}", "colour_hist", "hog", "chance"}
 
 # Five 2-d items; cosines chosen so that the order, ties included, is known by hand.
 VECTORS = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [-1, 0]], dtype=np.float32)
@@ -112,6 +112,29 @@ def brute_colour_histogram(image, bins=8):
     return np.sqrt(hist / max(hist.sum(), 1))
 
 
+def brute_hog(image, cell, bins=9, floor=0.1):
+    """Histograms of oriented gradients, pixel by pixel (see model.gradient_histograms)."""
+    g = 0.299 * image[..., 0] + 0.587 * image[..., 1] + 0.114 * image[..., 2]
+    cy, cx = g.shape[0] // cell, g.shape[1] // cell
+    cells = np.zeros((cy, cx, bins))
+    for y in range(1, min(g.shape[0] - 1, cy * cell)):
+        for x in range(1, min(g.shape[1] - 1, cx * cell)):
+            gx, gy = g[y, x + 1] - g[y, x - 1], g[y + 1, x] - g[y - 1, x]
+            angle = np.arctan2(gy, gx)  # the orientation, doubled: direction does not count
+            for b in range(bins):
+                similarity = np.cos(2 * angle - 2 * np.pi * b / bins) * (gx * gx + gy * gy)
+                similarity /= gx * gx + gy * gy + 1e-4
+                strength = np.sqrt(gx * gx + gy * gy + 1e-6)
+                cells[y // cell, x // cell, b] += strength * max(similarity, 0.0) ** 4
+    blocks = []
+    for i in range(cy - 1):
+        for j in range(cx - 1):
+            four = [cells[i, j], cells[i, j + 1], cells[i + 1, j], cells[i + 1, j + 1]]
+            block = np.concatenate(four)
+            blocks.append(block / np.sqrt(np.sum(block**2) + floor))
+    return np.concatenate(blocks)
+
+
 def brute_pca(images, fit, dim):
     x = fit.reshape(len(fit), -1).astype(np.float64)
     mean = x.mean(axis=0)
@@ -145,6 +168,9 @@ def test_baseline_features_equal_brute_force(small_set):
     hist = np.stack([brute_colour_histogram(im) for im in images])
     np.testing.assert_allclose(features["colour_hist"], hist, atol=1e-12)
     np.testing.assert_allclose(colour_histogram(images), hist, atol=1e-12)
+    # 8x6 images: 3x3-pixel cells, so 2x2 cells and one block
+    hog = np.stack([brute_hog(im.astype(np.float64), cell=3) for im in images])
+    np.testing.assert_allclose(features["hog"], hog, atol=1e-5)
     # PCA components are defined up to sign: compare absolute coordinates
     pca = brute_pca(images, fit, PCA_DIM)
     np.testing.assert_allclose(np.abs(features["pca32"]), np.abs(pca), atol=1e-4)
@@ -166,7 +192,7 @@ def test_baseline_metrics_equal_brute_force(small_set):
 def test_grey_images_get_no_colour_baselines(small_set):
     images, fit, _, _ = small_set
     features = baseline_features(grey(images), grey(fit))
-    assert set(features) == {"raw_grey", f"pca{PCA_DIM}", "chance"}
+    assert set(features) == {"raw_grey", f"pca{PCA_DIM}", "hog", "chance"}
 
 
 # --- the latent transform (centring / whitening) ----------------------------------------
@@ -235,7 +261,7 @@ def test_evaluate_fashion_mnist_format(tiny_product_model, models_dir):
     )
     report = evaluate(model, k=10, limit=300)
     assert report["n_items"] == 300 and report["split"] == "test"
-    assert set(report["results"]) == {"model", "raw_grey", f"pca{PCA_DIM}", "chance"}
+    assert set(report["results"]) == {"model", "raw_grey", f"pca{PCA_DIM}", "hog", "chance"}
     check_rows(report, ["label"], colour=False)
     json.dumps(report)
 

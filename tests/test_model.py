@@ -239,3 +239,89 @@ def test_contrast_model_trains_on_paired_views_and_saves(small_catalog, models_d
         model.decode(model.encoder.predict(images, verbose=0), images),
         atol=1e-5,
     )
+
+
+def edge_image(size=16, low=0.2, high=0.8):
+    """A grey image, dark on the left half and light on the right: one vertical edge."""
+    image = np.full((1, size, size, 1), low, dtype=np.float32)
+    image[:, :, size // 2 :] = high
+    return image
+
+
+def test_gradient_histograms_see_edges_not_tones():
+    from recsys_nb.model import gradient_histograms
+
+    vertical = np.asarray(gradient_histograms(edge_image()))
+    assert vertical.shape == (1, 3, 3, 36)  # 4x4 cells of 4 pixels, 3x3 blocks of 2x2 cells
+    cells = vertical.reshape(-1, 9)
+    cells = cells[cells.sum(axis=1) > 0]
+    assert len(cells) and (cells.argmax(axis=1) == 0).all()  # gradient along x: bin 0
+    horizontal = np.asarray(gradient_histograms(edge_image().transpose(0, 2, 1, 3)))
+    cells = horizontal.reshape(-1, 9)
+    cells = cells[cells.sum(axis=1) > 0]
+    np.testing.assert_allclose(cells[:, 4], cells[:, 5], rtol=1e-5)  # 160 and 200 degrees
+    assert (cells[:, [4, 5]].min(axis=1) >= cells.max(axis=1) - 1e-6).all()
+    # flat images have no edges; a fainter edge gives about the same normalised histograms
+    assert np.abs(np.asarray(gradient_histograms(np.full((1, 16, 16, 1), 0.6)))).max() == 0
+    faint = np.asarray(gradient_histograms(edge_image(low=0.4, high=0.7)))
+    np.testing.assert_allclose(faint, vertical, atol=0.05)
+    assert np.abs(faint - vertical).max() > 0
+    # RGB images go by their luminance: a grey RGB image is its grey image
+    rgb = np.repeat(edge_image(), 3, axis=-1)
+    np.testing.assert_allclose(np.asarray(gradient_histograms(rgb)), vertical, atol=1e-6)
+
+
+def test_shape_loss_adds_the_histograms_distance():
+    import jax
+
+    from recsys_nb.model import ShapeLoss, gradient_histograms
+
+    rng = np.random.default_rng(0)
+    target = rng.random((4, 16, 12, 1), dtype=np.float32)
+    output = np.clip(target + rng.normal(0, 0.1, target.shape), 0.01, 0.99).astype(np.float32)
+    pixels = float(keras.losses.BinaryCrossentropy()(target, output))
+    edges = float(
+        np.mean((np.asarray(gradient_histograms(target)) - gradient_histograms(output)) ** 2)
+    )
+    assert edges > 0
+    assert float(ShapeLoss("bce", 0.0)(target, output)) == pytest.approx(pixels, rel=1e-5)
+    assert float(ShapeLoss("bce", 3.0)(target, output)) == pytest.approx(
+        pixels + 3 * edges, rel=1e-5
+    )
+    mse = float(np.mean((target - output) ** 2))
+    assert float(ShapeLoss("mse", 3.0)(target, output)) == pytest.approx(mse + 3 * edges, rel=1e-4)
+    with pytest.raises(recsys_nb.RecsysError, match="unknown loss"):
+        ShapeLoss("l1")
+    # flat images (no gradient anywhere) still give a finite gradient
+    flat = np.full((2, 16, 12, 1), 0.5, dtype=np.float32)
+    grad = jax.grad(lambda y: ShapeLoss("bce", 10.0)(flat, y))(flat * 0.9)
+    assert np.isfinite(np.asarray(grad)).all()
+
+
+def test_hog_model_trains_saves_and_loads(small_catalog, models_dir):
+    from recsys_nb.train import trained_with
+
+    data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
+    with pytest.raises(recsys_nb.RecsysError, match="hog"):
+        recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, hog=-1)
+    model = recsys_nb.train(
+        data=data,
+        name=str(models_dir / "tiny-hog"),
+        epochs=1,
+        batch_size=32,
+        filters=(8, 16),
+        latent_dim=8,
+        hog=5.0,
+        verbose=0,
+    )
+    assert model.meta["hog"] == 5.0 and np.isfinite(model.meta["val_loss"])
+    compiled = keras.saving.load_model(model.path / "model.keras")  # as a resumed run does
+    loss = compiled.loss
+    assert isinstance(loss, recsys_nb.model.ShapeLoss) and (loss.base, loss.hog) == ("bce", 5.0)
+    spec = {"channels": 1, "hog": 5.0, "epochs": 1}
+    assert trained_with(model.meta, spec, quick=model.meta["quick"])
+    assert not trained_with(model.meta, {**spec, "hog": 0}, quick=model.meta["quick"])
+    images = data.images[:8]
+    val_loss = compiled.evaluate(images, images, verbose=0)
+    plain = keras.losses.BinaryCrossentropy()(images, compiled.predict(images, verbose=0))
+    assert val_loss > float(plain)  # the edge term is part of the reported loss
