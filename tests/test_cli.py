@@ -113,3 +113,13 @@ def test_console_script_missing_data_exits_2_without_traceback(tmp_path):
     assert out.returncode == 2
     assert "RECSYS_NB_DATA" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_info_shows_the_training_recipe(capsys, tiny_product_model):
+    code, out, _ = run_cli(capsys, "info", "--model", tiny_product_model.path)
+    assert code == 0
+    fields = dict(line.strip().split(": ", 1) for line in out.splitlines())
+    assert fields["loss"] == "bce" and fields["hog"] == "0.0" and fields["augment"] == "[]"
+    assert fields["latent_dim"] == "16" and fields["parameters"] == (
+        f"{tiny_product_model.autoencoder.count_params():,}"
+    )
