@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="WEIGHT",
         help="also compare the edges of input and reconstruction (histograms of oriented "
-        "gradients) with this weight, e.g. 10: the code has to keep the outline",
+        "gradients) with this weight, e.g. 300 as make demo does: the code has to keep the "
+        "outlines (the decoder then draws edges more than tones)",
     )
     p.add_argument(
         "--whiten",

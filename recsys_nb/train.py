@@ -200,7 +200,7 @@ def train(
             "e.g. augment='flip,shift,tone' (--augment flip,shift,tone), as make demo does"
         )
     hog = float(hog or 0.0)
-    if hog < 0:
+    if not hog >= 0:  # NaN too
         raise RecsysError(f"hog must be 0 (off) or a positive weight, got {hog}")
     if whiten is not None and not 0.0 <= whiten <= 1.0:
         raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")

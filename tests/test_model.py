@@ -302,8 +302,9 @@ def test_hog_model_trains_saves_and_loads(small_catalog, models_dir):
     from recsys_nb.train import trained_with
 
     data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
-    with pytest.raises(recsys_nb.RecsysError, match="hog"):
-        recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, hog=-1)
+    for bad in (-1, float("nan")):
+        with pytest.raises(recsys_nb.RecsysError, match="hog must be"):
+            recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, hog=bad)
     model = recsys_nb.train(
         data=data,
         name=str(models_dir / "tiny-hog"),
