@@ -40,6 +40,7 @@ FASHION_MNIST_FILES = {
 }
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 WHITE = 255  # product photos sit on white: pad with white, never black
+LUMINANCE = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B
 
 HOW_TO_GET_DATA = (
     "Set RECSYS_NB_DATA to a folder holding 'fashion-mnist/' (the four IDX .gz files) and/or "

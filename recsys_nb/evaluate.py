@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Dataset, is_validation, load_catalog, load_fashion_mnist
+from .data import LUMINANCE, Dataset, is_validation, load_catalog, load_fashion_mnist
 from .embed import embed, l2_normalize
 from .errors import RecsysError
 from .model import load_model
@@ -114,7 +114,7 @@ def grey(images: np.ndarray) -> np.ndarray:
     """Luminance (ITU-R BT.601) of NHWC images; grey images pass through."""
     if images.shape[-1] == 1:
         return images
-    return images @ np.array([0.299, 0.587, 0.114], dtype=np.float32)[:, None]
+    return images @ np.array(LUMINANCE, dtype=np.float32)[:, None]
 
 
 def colour_histogram(images: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:

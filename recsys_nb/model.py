@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from .data import LUMINANCE
 from .errors import RecsysError
 from .layers import DownConv, OutConv, UpConv
 
@@ -178,8 +179,8 @@ def gradient_histograms(images, cell: int = 4, bins: int = 9, floor: float = 0.1
     ``floor`` keeps blocks of flat background (noise only) near zero. Returns
     ``(batch, blocks_y, blocks_x, 4 * bins)``.
     """
-    if images.shape[-1] == 3:  # ITU-R BT.601 luminance, as recsys_nb.evaluate.grey
-        grey = ops.sum(images * np.array([0.299, 0.587, 0.114], dtype="float32"), axis=-1)
+    if images.shape[-1] == 3:  # luminance, as recsys_nb.evaluate.grey
+        grey = ops.sum(images * np.array(LUMINANCE, dtype="float32"), axis=-1)
     else:
         grey = images[..., 0]
     height, width = (int(d) // cell * cell for d in grey.shape[1:3])
@@ -188,7 +189,8 @@ def gradient_histograms(images, cell: int = 4, bins: int = 9, floor: float = 0.1
     gy = ops.pad(grey[:, 2:, 1:-1] - grey[:, :-2, 1:-1], pad)[:, :height, :width]
     square = gx * gx + gy * gy
     # the doubled angle's cosine and sine: orientation without a direction, no arctan
-    cos2, sin2 = (gx * gx - gy * gy) / (square + 1e-4), 2 * gx * gy / (square + 1e-4)
+    soft = square + 1e-4
+    cos2, sin2 = (gx * gx - gy * gy) / soft, 2 * gx * gy / soft
     centres = np.arange(bins) * (2 * np.pi / bins)
     similarity = cos2[..., None] * np.cos(centres) + sin2[..., None] * np.sin(centres)
     votes = ops.sqrt(square + 1e-6)[..., None] * ops.relu(similarity) ** 4

@@ -66,8 +66,7 @@ def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
         and (meta.get("latent_transform") or {}).get("whiten") == spec.get("whiten")
         and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
         and bool(meta.get("colour_hint")) == bool(spec.get("colour_hint"))
-        and float(meta.get("contrast") or 0) == float(spec.get("contrast") or 0)
-        and float(meta.get("hog") or 0) == float(spec.get("hog") or 0)
+        and all(float(meta.get(k) or 0) == float(spec.get(k) or 0) for k in ("contrast", "hog"))
         and bool(meta.get("quick")) == quick
         and (quick or meta.get("requested_epochs") == spec["epochs"])
     )
