@@ -120,6 +120,14 @@ class _TrainingState(keras.callbacks.Callback):
         (self.folder / "checkpoint.json").write_text(json.dumps(state))
 
 
+def _loss_weight(name: str, value) -> float:
+    """An extra loss term's weight as a float: 0 (off) or positive, else a clear error."""
+    value = float(value or 0.0)
+    if not value >= 0:  # NaN too
+        raise RecsysError(f"{name} must be 0 (off) or a positive weight, got {value}")
+    return value
+
+
 def train(
     dataset="fashion-mnist",
     name: str | None = None,
@@ -190,17 +198,13 @@ def train(
         augment = [a for a in augment.split(",") if a]
     augment = tuple(augment or ())
     augment_images(data.images[:1], augment, np.random.default_rng(0))  # check the names
-    contrast = float(contrast or 0.0)
-    if contrast < 0:
-        raise RecsysError(f"contrast must be 0 (off) or a positive weight, got {contrast}")
+    contrast = _loss_weight("contrast", contrast)
     if contrast and not augment:
         raise RecsysError(
             "contrast compares two augmented views of each image: give augment too, "
             "e.g. augment='flip,shift,tone' (--augment flip,shift,tone), as make demo does"
         )
-    hog = float(hog or 0.0)
-    if not hog >= 0:  # NaN too
-        raise RecsysError(f"hog must be 0 (off) or a positive weight, got {hog}")
+    hog = _loss_weight("hog", hog)
     if whiten is not None and not 0.0 <= whiten <= 1.0:
         raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")
 

@@ -213,8 +213,9 @@ def test_contrast_model_trains_on_paired_views_and_saves(small_catalog, models_d
     data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
     with pytest.raises(recsys_nb.RecsysError, match="augment"):
         recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, contrast=0.1)
-    with pytest.raises(recsys_nb.RecsysError, match="contrast"):
-        recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, contrast=-1)
+    for bad in (-1, float("nan")):
+        with pytest.raises(recsys_nb.RecsysError, match="contrast must be"):
+            recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, contrast=bad)
     model = recsys_nb.train(
         data=data,
         name=str(models_dir / "tiny-contrast"),
