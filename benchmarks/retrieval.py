@@ -112,6 +112,8 @@ def command(spec: dict, name: str) -> str:
         flags.append(f"--channels {spec['channels']}")
     if spec.get("filters"):
         flags.append("--filters " + ",".join(map(str, spec["filters"])))
+    if spec.get("depth", 1) != 1:
+        flags.append(f"--depth {spec['depth']}")
     if spec.get("augment"):
         flags.append(f"--augment {spec['augment']}")
     if spec.get("colour_hint"):

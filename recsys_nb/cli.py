@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
         "--filters", type=lambda s: [int(v) for v in s.split(",")], help="e.g. 32,64,128"
     )
     p.add_argument("--loss", choices=["bce", "mse"], default="bce")
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=1,
+        help="3x3 convolutions per resolution level (default 1; 2 adds a stride-1 one)",
+    )
     p.add_argument("--channels", type=int, choices=[1, 3], help="3 = RGB (default), 1 = grey")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -170,6 +176,7 @@ def _train(args) -> int:
         colour_hint=args.colour_hint,
         contrast=args.contrast,
         hog=args.hog,
+        depth=args.depth,
     )
     m = model.meta
     print(
@@ -328,6 +335,7 @@ def _info(args) -> int:
         "input_shape",
         "latent_dim",
         "filters",
+        "depth",
         "loss",
         "augment",
         "contrast",

@@ -33,7 +33,7 @@ REFERENCE = {
         "whiten": 0.5,
     },
 }
-TRAIN_OPTIONS = ("channels", "augment", "whiten", "colour_hint", "contrast", "hog")
+TRAIN_OPTIONS = ("channels", "augment", "whiten", "colour_hint", "contrast", "hog", "depth")
 EXAMPLE_QUERIES = {"products": 21379, "fashion-mnist": 0}
 RAW_BASELINE = {"products": "raw_rgb", "fashion-mnist": "raw_grey"}
 

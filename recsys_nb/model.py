@@ -309,6 +309,13 @@ def view_contrast_loss(codes, temperature: float = 0.1):
     return (ops.mean(forward) + ops.mean(backward)) / 2
 
 
+def check_depth(depth) -> int:
+    """``depth`` (3x3 convolutions per resolution level) as an int >= 1, else a clear error."""
+    if isinstance(depth, bool) or not isinstance(depth, int | np.integer) or depth < 1:
+        raise RecsysError(f"depth (convolutions per level) must be 1 or more, got {depth!r}")
+    return int(depth)
+
+
 def build_autoencoder(
     input_shape=(28, 28, 1),
     latent_dim: int = DEFAULT_LATENT_DIM,
@@ -318,8 +325,15 @@ def build_autoencoder(
     colour_hint: bool = False,
     contrast: float = 0.0,
     hog: float = 0.0,
+    depth: int = 1,
 ) -> keras.Model:
     """A compiled autoencoder with ``encoder`` and ``decoder`` sub-models (Adam).
+
+    Each of ``filters`` is one resolution level: a stride-2 3x3 convolution in the
+    encoder, mirrored by a stride-2 transposed one in the decoder. ``depth`` > 1 adds
+    ``depth - 1`` stride-1 3x3 convolutions (ReLU) at each level, after the encoder's
+    downsampling and before the decoder's upsampling: more non-linearity and a wider
+    view per level at the same code size.
 
     ``colour_hint``: the decoder also gets the input's colour histogram
     (:class:`ColourHint`), so that the code can leave colour out. ``contrast`` > 0 adds
@@ -335,6 +349,7 @@ def build_autoencoder(
         raise RecsysError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)}")
     if channels not in (1, 3):
         raise RecsysError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    depth = check_depth(depth)
     if not filters or height % scale or width % scale:
         raise RecsysError(
             f"input {height}x{width} must be divisible by 2**len(filters) = {scale} "
@@ -345,6 +360,8 @@ def build_autoencoder(
     x = image
     for f in filters:
         x = DownConv(f)(x)
+        for _ in range(depth - 1):
+            x = OutConv(f, activation="relu")(x)
     x = layers.Flatten()(x)
     latent = layers.Dense(latent_dim, name="latent")(x)
     encoder = keras.Model(image, latent, name="encoder")
@@ -360,6 +377,8 @@ def build_autoencoder(
     y = layers.Dense(int(np.prod(grid)), activation="relu")(y)
     y = layers.Reshape(grid)(y)
     for f in reversed(filters):
+        for _ in range(depth - 1):
+            y = OutConv(int(y.shape[-1]), activation="relu")(y)
         y = UpConv(f)(y)
     reconstruction = OutConv(channels)(y)
     encoded = encoder(image)

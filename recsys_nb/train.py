@@ -29,7 +29,14 @@ from .data import (
 )
 from .embed import fit_latent_transform
 from .errors import RecsysError
-from .model import DEFAULT_FILTERS, TrainedModel, build_autoencoder, load_model, save_model
+from .model import (
+    DEFAULT_FILTERS,
+    TrainedModel,
+    build_autoencoder,
+    check_depth,
+    load_model,
+    save_model,
+)
 
 MODELS_DIR = REPO_ROOT / "models"
 PRODUCT_FILTERS = (32, 64, 128)
@@ -55,8 +62,8 @@ def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
     """Whether a model's ``meta.json`` records training with ``spec`` (``train()`` arguments).
 
     Compares what decides the model: channels, filters (when ``spec`` names them),
-    augmentations, colour hint, view contrast, latent transform, quick mode and (for
-    full runs) the requested epochs.
+    augmentations, colour hint, view contrast, HOG weight, depth, latent transform, quick
+    mode and (for full runs) the requested epochs.
     """
     channels = meta.get("input_shape", [0])[-1]
     filters = spec.get("filters")
@@ -67,6 +74,7 @@ def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
         and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
         and bool(meta.get("colour_hint")) == bool(spec.get("colour_hint"))
         and all(float(meta.get(k) or 0) == float(spec.get(k) or 0) for k in ("contrast", "hog"))
+        and meta.get("depth", 1) == spec.get("depth", 1)
         and bool(meta.get("quick")) == quick
         and (quick or meta.get("requested_epochs") == spec["epochs"])
     )
@@ -153,6 +161,7 @@ def train(
     colour_hint: bool = False,
     contrast: float = 0.0,
     hog: float = 0.0,
+    depth: int = 1,
 ) -> TrainedModel:
     """Train an autoencoder and save it as ``models/<name>/model.keras`` + ``meta.json``.
 
@@ -175,6 +184,8 @@ def train(
     ``hog`` > 0 adds, with that weight, the distance between the edge histograms (HOG)
     of the target and of the reconstruction (:class:`recsys_nb.model.ShapeLoss`): the
     code has to keep outlines and inner edges, not only the large areas of tone.
+    ``depth`` is the number of 3x3 convolutions per resolution level (see
+    :func:`recsys_nb.model.build_autoencoder`).
     ``whiten`` fits a latent transform on the training images' codes after training
     (0: centre on their mean, 1: full whitening, between: partial), kept in
     ``meta.json`` and applied by :func:`recsys_nb.embed.embed` to every embedding.
@@ -205,6 +216,7 @@ def train(
             "e.g. augment='flip,shift,tone' (--augment flip,shift,tone), as make demo does"
         )
     hog = _loss_weight("hog", hog)
+    depth = check_depth(depth)
     if whiten is not None and not 0.0 <= whiten <= 1.0:
         raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")
 
@@ -233,6 +245,8 @@ def train(
         config["contrast"] = contrast
     if hog:
         config["hog"] = hog
+    if depth != 1:
+        config["depth"] = depth
     folder.mkdir(parents=True, exist_ok=True)
     history: dict = {}
     initial_epoch = 0
@@ -302,6 +316,7 @@ def train(
         "colour_hint": bool(colour_hint),
         "contrast": contrast,
         "hog": hog,
+        "depth": depth,
         "versions": _versions(),
         "git_commit": _git_commit(),
         "trained_at": started.isoformat(timespec="seconds"),

@@ -82,6 +82,10 @@ def test_evaluate_json_format(capsys, tiny_product_model, small_catalog):
             "does not fit the model",
         ),
         (["evaluate", "--model", "{model}", "--catalog", "{tmp}/nowhere"], "RECSYS_NB_DATA"),
+        (
+            ["train", "--dataset", "{catalog}", "--name", "{tmp}/m", "--depth", "0"],
+            "depth (convolutions per level) must be 1 or more, got 0",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -120,6 +124,7 @@ def test_info_shows_the_training_recipe(capsys, tiny_product_model):
     assert code == 0
     fields = dict(line.strip().split(": ", 1) for line in out.splitlines())
     assert fields["loss"] == "bce" and fields["hog"] == "0.0" and fields["augment"] == "[]"
+    assert fields["depth"] == "1"
     assert fields["latent_dim"] == "16" and fields["parameters"] == (
         f"{tiny_product_model.autoencoder.count_params():,}"
     )

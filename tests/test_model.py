@@ -49,6 +49,21 @@ def test_parameters_latent_channels_loss():
         recsys_nb.build_autoencoder((28, 28, 1), loss="hinge")
 
 
+def test_depth_adds_stride_1_convolutions_at_each_level():
+    shallow = recsys_nb.build_autoencoder((28, 28, 1), latent_dim=32, filters=(32, 64))
+    deep = recsys_nb.build_autoencoder((28, 28, 1), latent_dim=32, filters=(32, 64), depth=2)
+    x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    assert deep.predict(x, verbose=0).shape == (2, 28, 28, 1)
+    assert deep.get_layer("encoder").predict(x, verbose=0).shape == (2, 32)
+    # encoder: 3x3x32x32 after the 32-filter level, 3x3x64x64 after the 64 one (+ biases);
+    # decoder: a 3x3 conv on each upsampling's input, 64 channels both times
+    extra = (9 * 32 * 32 + 32) + 3 * (9 * 64 * 64 + 64)
+    assert deep.count_params() - shallow.count_params() == extra
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(recsys_nb.RecsysError, match="depth"):
+            recsys_nb.build_autoencoder((28, 28, 1), filters=(32, 64), depth=bad)
+
+
 def test_training_lowers_the_loss_and_writes_meta(tiny_product_model):
     meta = tiny_product_model.meta
     history = meta["history"]
@@ -327,3 +342,27 @@ def test_hog_model_trains_saves_and_loads(small_catalog, models_dir):
     val_loss = compiled.evaluate(images, images, verbose=0)
     plain = keras.losses.BinaryCrossentropy()(images, compiled.predict(images, verbose=0))
     assert val_loss > float(plain)  # the edge term is part of the reported loss
+
+
+def test_deeper_model_trains_and_records_its_depth(small_catalog, models_dir):
+    from recsys_nb.train import trained_with
+
+    data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
+    with pytest.raises(recsys_nb.RecsysError, match="depth"):
+        recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, depth=0)
+    assert not (models_dir / "bad").exists()
+    model = recsys_nb.train(
+        data=data, name=str(models_dir / "tiny-deep"), epochs=1, filters=(8, 16), depth=2, verbose=0
+    )
+    assert model.meta["depth"] == 2
+    reloaded = recsys_nb.load_model(model.path)
+    assert len(reloaded.encoder.layers) == len(model.encoder.layers) == 7  # in, 2 x 2, flat, code
+    images = data.images[:4]
+    np.testing.assert_allclose(
+        recsys_nb.embed(reloaded, images), recsys_nb.embed(model, images), atol=1e-6
+    )
+    spec = {"channels": 1, "epochs": 1, "depth": 2}
+    assert trained_with(model.meta, spec, quick=model.meta["quick"])
+    assert not trained_with(model.meta, {**spec, "depth": 1}, quick=model.meta["quick"])
+    older = {k: v for k, v in model.meta.items() if k != "depth"}  # before --depth: 1
+    assert trained_with(older, {"channels": 1, "epochs": 1}, quick=model.meta["quick"])
