@@ -120,7 +120,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", help="catalogue folder (default: the model's validation split)")
     p.add_argument("--dataset", choices=["fashion-mnist", "products"])
     p.add_argument("-k", "--k", type=int, default=10)
-    p.add_argument("--split", choices=["auto", "val", "all"], default="auto")
+    p.add_argument(
+        "--split",
+        choices=["auto", "val", "all"],
+        default="auto",
+        help="auto: items the model never trained on (a catalogue's validation split, or all "
+        "of another catalogue; the Fashion-MNIST test set); val: the validation split (for "
+        "Fashion-MNIST, of its training set: choose recipes there); all: every item",
+    )
     p.add_argument("--no-baselines", dest="baselines", action="store_false")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_evaluate)

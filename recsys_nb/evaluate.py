@@ -179,7 +179,9 @@ def evaluate(
 ) -> dict:
     """Evaluate a model, and the baselines, by neighbour precision.
 
-    ``dataset="fashion-mnist"`` uses the Fashion-MNIST test set and its class label.
+    ``dataset="fashion-mnist"`` uses the Fashion-MNIST test set and its class label, or
+    with ``split="val"`` the validation part of its training set (by id, as in
+    training): the images to choose a recipe on, so that the test set is only reported.
     Otherwise ``catalog`` is a catalogue folder (default: the model's own). With
     ``split="auto"`` only items the model never trained on are used: the validation
     split when ``catalog`` is the model's training catalogue, every item otherwise;
@@ -192,10 +194,14 @@ def evaluate(
     if split not in ("auto", "val", "all"):
         raise RecsysError(f"split must be 'auto', 'val' or 'all', got {split!r}")
     if dataset == "fashion-mnist" or (dataset is None and meta.get("dataset") == "fashion-mnist"):
-        items = load_fashion_mnist("test")
         fit = load_fashion_mnist("train")
+        if split == "val":
+            cfg = meta.get("split", {})
+            fit, items = fit.split(cfg.get("val_fraction", 0.1), cfg.get("seed", 0))
+        else:
+            items = load_fashion_mnist("test")
         labels = {"label": items.meta["label"].to_numpy()}
-        colour, used = None, "test"
+        colour, used = None, "val" if split == "val" else "test"
     else:
         if dataset not in (None, "products"):
             raise RecsysError(f"unknown dataset {dataset!r}: use 'fashion-mnist' or --catalog")

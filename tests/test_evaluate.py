@@ -264,6 +264,15 @@ def test_evaluate_fashion_mnist_format(tiny_product_model, models_dir):
     assert set(report["results"]) == {"model", "raw_grey", f"pca{PCA_DIM}", "hog", "chance"}
     check_rows(report, ["label"], colour=False)
     json.dumps(report)
+    # choosing a recipe: the validation part of the training set, never the test set
+    val = evaluate(model, k=10, split="val", baselines=False)
+    train_part, held_out = recsys_nb.load_fashion_mnist("train").split(0.1, 0)
+    assert val["split"] == "val" and val["n_items"] == len(held_out)
+    assert 5000 < len(held_out) < 7000 and not set(held_out.ids) & set(train_part.ids)
+    expected = neighbour_metrics(
+        embed(model, held_out.images), {"label": held_out.meta["label"].to_numpy()}, 10
+    )
+    assert val["results"]["model"] == expected
 
 
 # --- the training options behind the recipe ------------------------------------------------
