@@ -62,8 +62,8 @@ def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
     """Whether a model's ``meta.json`` records training with ``spec`` (``train()`` arguments).
 
     Compares what decides the model: channels, filters (when ``spec`` names them),
-    augmentations, colour hint, view contrast, HOG weight, depth, latent transform, quick
-    mode and (for full runs) the requested epochs.
+    augmentations, colour hint, view contrast, HOG weight, depth, pixel loss, latent
+    transform, quick mode and (for full runs) the requested epochs.
     """
     channels = meta.get("input_shape", [0])[-1]
     filters = spec.get("filters")
@@ -75,6 +75,7 @@ def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
         and bool(meta.get("colour_hint")) == bool(spec.get("colour_hint"))
         and all(float(meta.get(k) or 0) == float(spec.get(k) or 0) for k in ("contrast", "hog"))
         and meta.get("depth", 1) == spec.get("depth", 1)
+        and meta.get("loss", "bce") == spec.get("loss", "bce")
         and bool(meta.get("quick")) == quick
         and (quick or meta.get("requested_epochs") == spec["epochs"])
     )

@@ -338,6 +338,7 @@ def test_hog_model_trains_saves_and_loads(small_catalog, models_dir):
     spec = {"channels": 1, "hog": 5.0, "epochs": 1}
     assert trained_with(model.meta, spec, quick=model.meta["quick"])
     assert not trained_with(model.meta, {**spec, "hog": 0}, quick=model.meta["quick"])
+    assert not trained_with(model.meta, {**spec, "loss": "mse"}, quick=model.meta["quick"])
     images = data.images[:8]
     val_loss = compiled.evaluate(images, images, verbose=0)
     plain = keras.losses.BinaryCrossentropy()(images, compiled.predict(images, verbose=0))
