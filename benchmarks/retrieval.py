@@ -14,6 +14,8 @@ same evaluation run.
     python benchmarks/retrieval.py --variants products-grey,fm-w --no-train
 
 Writes ``benchmarks/results/retrieval{,-quick}.md`` and ``.json`` and prints the table.
+With ``--variants`` the rows of those variants (and the baselines evaluated with them)
+replace their old rows in the saved results; the other variants' rows are kept.
 """
 
 from __future__ import annotations
@@ -230,6 +232,26 @@ def run(names, quick: bool, allow_train: bool, limit=None) -> list[dict]:
     return rows
 
 
+def merge(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` rows with those of ``new``'s variants (and re-run baselines) replaced.
+
+    A variant keeps its place; a new one is added at the end, its baselines before it
+    if they are new too.
+    """
+    fresh: dict[str, list[dict]] = {}
+    for r in new:
+        fresh.setdefault(r["variant"], []).append(r)
+    out, placed = [], set()
+    for r in old:
+        name = r["variant"]
+        if name not in fresh:
+            out.append(r)
+        elif name not in placed:
+            out += fresh[name]
+            placed.add(name)
+    return out + [r for name, group in fresh.items() if name not in placed for r in group]
+
+
 def table(rows: list[dict]) -> str:
     labels = ["articleType", "subCategory", "masterCategory", "label"]
     head = ["variant", "latent transform", "d", "train s", "epochs", "val loss"]
@@ -265,6 +287,9 @@ def main(argv=None) -> int:
     rows = run(names, args.quick, args.train, limit=2000 if args.quick else None)
     suffix = "-quick" if args.quick else ""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    saved = RESULTS / f"retrieval{suffix}.json"
+    if args.variants and saved.is_file():
+        rows = merge(json.loads(saved.read_text()), rows)
     text = table(rows)
     note = (
         f"k = {K}, cosine, each item queries all other evaluated items. Products: the "

@@ -335,7 +335,7 @@ def _info(args) -> int:
         print(f"models in {MODELS_DIR}: {', '.join(models) or 'none (run make demo)'}")
         return 0
     model = load_model(args.model)
-    m = model.meta
+    m = {"depth": 1, **model.meta}  # models from before --depth have one conv per level
     keys = (
         "model_id",
         "dataset",
