@@ -28,12 +28,11 @@ from pathlib import Path
 import numpy as np
 
 import recsys_nb  # noqa: F401  (sets the Keras backend)
-from recsys_nb.data import load_catalog, load_fashion_mnist
 from recsys_nb.embed import fit_latent_transform
 from recsys_nb.errors import RecsysError
 from recsys_nb.evaluate import evaluate
 from recsys_nb.model import load_model
-from recsys_nb.train import MODELS_DIR, train, trained_with
+from recsys_nb.train import MODELS_DIR, train, trained_with, training_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 K = 10
@@ -165,16 +164,7 @@ def get_model(name: str, spec: dict, quick: bool, allow_train: bool):
 
 def training_codes(model) -> np.ndarray:
     """The encoder's codes of the model's training split (what transforms are fitted on)."""
-    meta = model.meta
-    if meta.get("dataset") == "fashion-mnist":
-        data = load_fashion_mnist("train")
-    else:
-        height, width, channels = model.input_shape
-        data = load_catalog(meta["source"], size=(height, width), channels=channels)
-    split = meta.get("split", {})
-    train_part, _ = data.split(split.get("val_fraction", 0.1), split.get("seed", 0))
-    limit = meta["n_train"]
-    return model.encoder.predict(train_part.images[:limit], batch_size=1024, verbose=0)
+    return model.encoder.predict(training_images(model.meta), batch_size=1024, verbose=0)
 
 
 def row(variant, transform, model, result, spec=None, val_result=None) -> dict:

@@ -28,7 +28,7 @@ from .model import TrainedModel, build_autoencoder, load_model, save_model  # no
 from .mongod import LocalMongo, local_mongo, redact_uri  # noqa: E402
 from .recommend import MemoryStore, top_k  # noqa: E402
 from .store import MongoStore  # noqa: E402
-from .train import train  # noqa: E402
+from .train import refit_latent_transform, train  # noqa: E402
 
 __all__ = [
     "Dataset",
@@ -57,6 +57,7 @@ __all__ = [
     "local_mongo",
     "prepare_image",
     "redact_uri",
+    "refit_latent_transform",
     "save_model",
     "top_k",
     "train",

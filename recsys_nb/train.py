@@ -25,7 +25,9 @@ from .data import (
     REPO_ROOT,
     Dataset,
     augment_images,
+    load_catalog,
     load_dataset,
+    load_fashion_mnist,
 )
 from .embed import fit_latent_transform
 from .errors import RecsysError
@@ -129,6 +131,11 @@ class _TrainingState(keras.callbacks.Callback):
         (self.folder / "checkpoint.json").write_text(json.dumps(state))
 
 
+def _check_whiten(whiten: float | None) -> None:
+    if whiten is not None and not 0.0 <= whiten <= 1.0:
+        raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")
+
+
 def _loss_weight(name: str, value) -> float:
     """An extra loss term's weight as a float: 0 (off) or positive, else a clear error."""
     value = float(value or 0.0)
@@ -218,8 +225,7 @@ def train(
         )
     hog = _loss_weight("hog", hog)
     depth = check_depth(depth)
-    if whiten is not None and not 0.0 <= whiten <= 1.0:
-        raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")
+    _check_whiten(whiten)
 
     train_set, val_set = data.split(val_fraction, seed)
     if quick:
@@ -332,6 +338,36 @@ def train(
     for leftover in ("checkpoint.keras", "checkpoint.json", "embeddings.npz"):
         (folder / leftover).unlink(missing_ok=True)
     return load_model(folder)
+
+
+def training_images(meta: dict) -> np.ndarray:
+    """A trained model's training split (by id, as it was trained on), from ``meta.json``."""
+    if meta.get("dataset") == "fashion-mnist":
+        data = load_fashion_mnist("train")
+    else:
+        height, width, channels = meta["input_shape"]
+        data = load_catalog(meta["source"], size=(height, width), channels=channels)
+    split = meta.get("split", {})
+    train_part, _ = data.split(split.get("val_fraction", 0.1), split.get("seed", 0))
+    return train_part.images[: meta["n_train"]]
+
+
+def refit_latent_transform(model, whiten: float | None) -> TrainedModel:
+    """Fit a saved model's latent transform again, with another ``whiten``, no retraining.
+
+    The same fit as ``train(whiten=...)``: on the codes of the model's training split.
+    ``None`` removes the transform. The catalogue embeddings saved beside the model
+    (``embeddings.npz``) no longer fit and are removed: embed again after this.
+    """
+    model = load_model(model)
+    _check_whiten(whiten)
+    meta = {k: v for k, v in model.meta.items() if k != "latent_transform"}
+    if whiten is not None:
+        codes = model.encoder.predict(training_images(meta), batch_size=1024, verbose=0)
+        meta["latent_transform"] = fit_latent_transform(codes, whiten)
+    (model.path / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    (model.path / "embeddings.npz").unlink(missing_ok=True)
+    return load_model(model.path)
 
 
 def _versions() -> dict:

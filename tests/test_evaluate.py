@@ -348,6 +348,20 @@ def test_train_with_augment_and_whiten(small_catalog, models_dir):
     with pytest.raises(RecsysError, match="whiten"):
         recsys_nb.train(data=data, name=str(models_dir / "bad"), epochs=1, whiten=2.0)
 
+    # fitted again on the saved model: the same training codes give the same transform
+    again = recsys_nb.refit_latent_transform(model.path, 1.0).meta["latent_transform"]
+    np.testing.assert_allclose(again["matrix"], spec["matrix"], atol=1e-4)
+    with pytest.raises(RecsysError, match="whiten"):
+        recsys_nb.refit_latent_transform(model.path, 2.0)
+    (model.path / "embeddings.npz").write_bytes(b"stale")  # as embed_catalog would leave
+    centred = recsys_nb.refit_latent_transform(model.path, 0.0)
+    assert recsys_nb.load_model(model.path).meta["latent_transform"]["whiten"] == 0.0
+    assert not (model.path / "embeddings.npz").exists()
+    np.testing.assert_allclose(
+        embed(centred, train_part.images), l2_normalize(codes - codes.mean(axis=0)), atol=1e-4
+    )
+    assert "latent_transform" not in recsys_nb.refit_latent_transform(model.path, None).meta
+
 
 def test_paired_views_hold_each_item_twice():
     from recsys_nb.train import _Augmented
