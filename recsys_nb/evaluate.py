@@ -19,7 +19,7 @@ import numpy as np
 from .data import LUMINANCE, Dataset, is_validation, load_catalog, load_fashion_mnist
 from .embed import embed, l2_normalize
 from .errors import RecsysError
-from .model import load_model
+from .model import load_model, split_settings
 from .recommend import CHUNK_BYTES
 
 PRODUCT_LABELS = ("articleType", "subCategory", "masterCategory")
@@ -196,8 +196,7 @@ def evaluate(
     if dataset == "fashion-mnist" or (dataset is None and meta.get("dataset") == "fashion-mnist"):
         fit = load_fashion_mnist("train")
         if split == "val":
-            cfg = meta.get("split", {})
-            fit, items = fit.split(cfg.get("val_fraction", 0.1), cfg.get("seed", 0))
+            fit, items = fit.split(*split_settings(meta))
         else:
             items = load_fashion_mnist("test")
         labels = {"label": items.meta["label"].to_numpy()}
@@ -214,10 +213,7 @@ def evaluate(
         used = "val" if split == "val" or (split == "auto" and own) else "all"
         fit = _training_part(meta, items, (height, width), own)
         if used == "val":
-            cfg = meta.get("split", {})
-            items = items.subset(
-                is_validation(items.ids, cfg.get("val_fraction", 0.1), cfg.get("seed", 0))
-            )
+            items = items.subset(is_validation(items.ids, *split_settings(meta)))
         missing = [c for c in (*PRODUCT_LABELS, COLOUR) if c not in items.meta.columns]
         if missing:
             raise RecsysError(
@@ -240,13 +236,12 @@ def evaluate(
 
 def _training_part(meta: dict, items: Dataset, size, own: bool) -> Dataset:
     """The images PCA may be fitted on: the model's training split, never evaluated items."""
-    cfg = meta.get("split", {})
     source = meta.get("source", "")
     train_catalog = items if own else None
     if train_catalog is None and Path(source, "styles.csv").is_file():
         train_catalog = load_catalog(source, size=size)
     if train_catalog is None:
         return items
-    train_mask = ~is_validation(train_catalog.ids, cfg.get("val_fraction", 0.1), cfg.get("seed", 0))
+    train_mask = ~is_validation(train_catalog.ids, *split_settings(meta))
     fit = train_catalog.subset(train_mask)
     return fit.subset(slice(0, 5000))

@@ -444,8 +444,19 @@ def save_model(autoencoder: keras.Model, folder, meta: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     autoencoder.save(folder / "model.keras")
-    (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_meta(folder, meta)
     return folder
+
+
+def write_meta(folder, meta: dict) -> None:
+    """Write a model folder's ``meta.json``."""
+    (Path(folder) / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+
+def split_settings(meta: dict) -> tuple[float, int]:
+    """``(val_fraction, seed)`` of the train/validation split by id a model was trained with."""
+    split = meta.get("split", {})
+    return split.get("val_fraction", 0.1), split.get("seed", 0)
 
 
 def load_model(folder) -> TrainedModel:

@@ -38,6 +38,8 @@ from .model import (
     check_depth,
     load_model,
     save_model,
+    split_settings,
+    write_meta,
 )
 
 MODELS_DIR = REPO_ROOT / "models"
@@ -347,8 +349,7 @@ def training_images(meta: dict) -> np.ndarray:
     else:
         height, width, channels = meta["input_shape"]
         data = load_catalog(meta["source"], size=(height, width), channels=channels)
-    split = meta.get("split", {})
-    train_part, _ = data.split(split.get("val_fraction", 0.1), split.get("seed", 0))
+    train_part, _ = data.split(*split_settings(meta))
     return train_part.images[: meta["n_train"]]
 
 
@@ -365,7 +366,7 @@ def refit_latent_transform(model, whiten: float | None) -> TrainedModel:
     if whiten is not None:
         codes = model.encoder.predict(training_images(meta), batch_size=1024, verbose=0)
         meta["latent_transform"] = fit_latent_transform(codes, whiten)
-    (model.path / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_meta(model.path, meta)
     (model.path / "embeddings.npz").unlink(missing_ok=True)
     return load_model(model.path)
 
