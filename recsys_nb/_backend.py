@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
+from . import settings
 from .errors import RecsysError
 
-BACKEND = os.environ.get("RECSYS_NB_KERAS_BACKEND", "jax")
-COMPILE_CACHE = Path(
-    os.environ.get("RECSYS_NB_JAX_CACHE", Path.home() / ".cache" / "recsys_nb" / "jax")
-)
+BACKEND = settings.keras_backend()
 
 
 def ensure_backend() -> None:
@@ -39,17 +36,18 @@ def ensure_backend() -> None:
         enable_compile_cache()
 
 
-def enable_compile_cache(path=COMPILE_CACHE) -> None:
+def enable_compile_cache(path=None) -> None:
     """Keep XLA's compiled train steps on disk, so a second run does not compile again.
 
     The folder is ``JAX_COMPILATION_CACHE_DIR`` if the user set one, else
-    ``$RECSYS_NB_JAX_CACHE`` or ``~/.cache/recsys_nb/jax``. Small and quick compiles are
-    cached too (JAX skips them by default), unless the user set those thresholds.
+    ``$RECSYS_NB_JAX_CACHE`` or the user cache folder (``~/.cache/recsys-nb/jax`` on
+    Linux). Small and quick compiles are cached too (JAX skips them by default), unless
+    the user set those thresholds.
     """
     import jax
 
     if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_compilation_cache_dir", str(path or settings.jax_cache_dir()))
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     if "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES" not in os.environ:

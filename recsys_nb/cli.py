@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from . import __version__
 from .errors import RecsysError
 
 TABLE_COLUMNS = ("rank", "id", "score", "articleType", "baseColour", "name", "label")
@@ -324,15 +325,19 @@ def _evaluate(args) -> int:
 
 
 def _info(args) -> int:
-    from .data import data_root
+    from . import settings
     from .model import load_model
-    from .train import MODELS_DIR
 
     if args.model is None:
-        root = data_root()
-        print(f"data root: {root} ({'found' if root.is_dir() else 'missing: set RECSYS_NB_DATA'})")
-        models = sorted(p.parent.name for p in MODELS_DIR.glob("*/meta.json"))
-        print(f"models in {MODELS_DIR}: {', '.join(models) or 'none (run make demo)'}")
+        print(f"recsys-nb {__version__}")
+        for s in settings.describe():
+            print(f"{s.name:>13}: {s.value}  ({s.source})")
+        root = settings.data_root()
+        if not root.is_dir():
+            print(f"data root {root} is missing: set RECSYS_NB_DATA to the datasets folder")
+        models_dir = settings.models_dir()
+        models = sorted(p.parent.name for p in models_dir.glob("*/meta.json"))
+        print(f"models in {models_dir}: {', '.join(models) or 'none (run make demo)'}")
         return 0
     model = load_model(args.model)
     m = {"depth": 1, **model.meta}  # models from before --depth have one conv per level

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from . import settings
 from .errors import RecsysError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PRODUCT_IMAGE_SIZE = (64, 48)  # height, width: the 60x80 photos keep their 3:4 aspect
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -88,8 +88,7 @@ class Dataset:
 
 def data_root() -> Path:
     """The data root: ``$RECSYS_NB_DATA``, else ``../shared/data`` beside the checkout."""
-    env = os.environ.get("RECSYS_NB_DATA")
-    return Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data"
+    return settings.data_root()
 
 
 def is_validation(ids, val_fraction: float = 0.1, seed: int = 0) -> np.ndarray:
@@ -241,7 +240,7 @@ def _cache_path(folder: Path, size, channels: int, signature: str) -> Path:
     key = hashlib.sha1(f"{folder.resolve()}|{size}|{channels}|{signature}".encode()).hexdigest()[
         :16
     ]
-    return REPO_ROOT / "data" / "cache" / f"{folder.name}-{size[0]}x{size[1]}x{channels}-{key}.npz"
+    return settings.cache_dir() / f"{folder.name}-{size[0]}x{size[1]}x{channels}-{key}.npz"
 
 
 def load_catalog(

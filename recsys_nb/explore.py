@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import REPO_ROOT, Dataset, data_root, load_catalog, load_image
+from . import settings
+from .data import Dataset, data_root, load_catalog, load_image
 from .embed import Embeddings, embed, embed_catalog
 from .errors import RecsysError
 from .model import TrainedModel, load_model
@@ -49,7 +50,6 @@ QUICK_FILTERS = (16, 32)
 QUICK_EPOCHS = 15
 QUICK_LEARNING_RATE = 2e-3
 FULL_EPOCHS = 20
-EXPORT_DIR = REPO_ROOT / "data" / "exports"
 COLOR_COLUMNS = ("articleType", "baseColour", "masterCategory", "subCategory", "gender")
 MAX_LEGEND = 12  # categories shown by name in a map; the rest become "other"
 THUMB_SIZE = (80, 60)  # height, width of thumbnails (the photos are 60x80)
@@ -59,13 +59,13 @@ def notebook_catalog(quick: bool | None = None) -> Path:
     """The catalogue folder the notebooks use.
 
     Full mode: the shared catalogue (``$RECSYS_NB_DATA/fashion-products``). Quick mode:
-    ``data/quick-catalog-2000/``, its first 2,000 rows (``styles.csv`` plus links to the
-    images), created on first use.
+    ``data/quick-catalog-2000/`` under the home folder (:mod:`recsys_nb.settings`), its
+    first 2,000 rows (``styles.csv`` plus links to the images), created on first use.
     """
     source = data_root() / "fashion-products"
     if not quick_mode(quick):
         return source
-    folder = REPO_ROOT / "data" / f"quick-catalog-{QUICK_ITEMS}"
+    folder = settings.quick_catalog_dir(QUICK_ITEMS)
     styles = folder / "styles.csv"
     if styles.is_file() and (folder / "images").is_dir():
         return folder
@@ -815,7 +815,7 @@ gd.on('plotly_click', show);
 
 
 def _export_path(path, default_name: str) -> Path:
-    path = Path(path) if path is not None else EXPORT_DIR / default_name
+    path = Path(path) if path is not None else settings.exports_dir() / default_name
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 

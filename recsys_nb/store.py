@@ -41,6 +41,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from . import settings
 from .embed import Embeddings, embed_catalog, l2_normalize
 from .errors import RecsysError
 from .model import TrainedModel, load_model
@@ -49,8 +50,8 @@ from .recommend import check_query, check_vector, image_vector, top_k
 
 log = logging.getLogger(__name__)
 
-DB_ENV = "RECSYS_NB_MONGO_DB"
-DEFAULT_DB = "recsys_nb"
+DB_ENV = settings.DB_ENV
+DEFAULT_DB = settings.DEFAULT_DB
 ITEMS, MODELS, EMBEDDINGS = "items", "models", "embeddings"
 BATCH_SIZE = 2000
 MAX_CANDIDATES = 10_000  # Atlas' limit for numCandidates
@@ -404,7 +405,7 @@ class MongoStore:
         if search not in ("auto", "exact", "vector"):
             raise RecsysError(f"search must be auto, exact or vector, got {search!r}")
         self._uri = resolve_uri(uri, start=start, dbpath=mongo_dir)
-        self.database_name = database or os.environ.get(DB_ENV) or DEFAULT_DB
+        self.database_name = database or settings.database()
         self.search = search
         self.model: TrainedModel | None = None
         self.model_id: str | None = None

@@ -18,11 +18,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import __version__
+from . import __version__, settings
 from .data import (
     INPUT_ONLY_AUGMENTATIONS,
     PRODUCT_IMAGE_SIZE,
-    REPO_ROOT,
     Dataset,
     augment_images,
     load_catalog,
@@ -42,24 +41,21 @@ from .model import (
     write_meta,
 )
 
-MODELS_DIR = REPO_ROOT / "models"
 PRODUCT_FILTERS = (32, 64, 128)
 QUICK_TRAIN, QUICK_VAL, QUICK_EPOCHS = 2048, 512, 2
 
 
 def quick_mode(quick: bool | None = None) -> bool:
     """``quick`` if given, else whether ``RECSYS_NB_QUICK`` is set to 1/true/yes."""
-    if quick is not None:
-        return quick
-    return os.environ.get("RECSYS_NB_QUICK", "").lower() in ("1", "true", "yes")
+    return settings.quick(quick)
 
 
 def model_dir(name) -> Path:
-    """``models/<name>``; a name with a slash is taken as a path."""
+    """``<home>/models/<name>`` (see :mod:`recsys_nb.settings`); a name with a slash is a path."""
     name = str(name)
     if "/" in name or os.sep in name:
         return Path(name)
-    return MODELS_DIR / name
+    return settings.models_dir() / name
 
 
 def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
@@ -385,9 +381,12 @@ def _versions() -> dict:
 
 
 def _git_commit() -> str | None:
+    checkout = settings.source_checkout()
+    if checkout is None:
+        return None
     try:
         out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,

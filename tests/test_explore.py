@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import numpy as np
@@ -161,12 +160,10 @@ def test_exports(tmp_path, umap_frame, store):
 
 
 def test_notebook_model_trains_once_then_reuses(tmp_path, monkeypatch, small_catalog):
-    monkeypatch.setattr(explore, "REPO_ROOT", tmp_path)
+    monkeypatch.setenv("RECSYS_NB_HOME", str(tmp_path))
     monkeypatch.setattr(explore, "QUICK_ITEMS", 120)
     monkeypatch.setattr(explore, "QUICK_EPOCHS", 1)
     monkeypatch.setattr(explore, "QUICK_FILTERS", (4, 8))
-    train_module = importlib.import_module("recsys_nb.train")  # recsys_nb.train is the function
-    monkeypatch.setattr(train_module, "MODELS_DIR", tmp_path / "models")
     root = tmp_path / "shared"
     root.mkdir()
     (root / "fashion-products").symlink_to(small_catalog)
