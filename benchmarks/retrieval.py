@@ -32,14 +32,16 @@ from recsys_nb.embed import fit_latent_transform
 from recsys_nb.errors import RecsysError
 from recsys_nb.evaluate import evaluate
 from recsys_nb.model import load_model
-from recsys_nb.train import MODELS_DIR, train, trained_with, training_images
+from recsys_nb.recipe import Recipe
+from recsys_nb.settings import models_dir
+from recsys_nb.train import train, training_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 K = 10
 
 # the view-contrast recipe that `make demo` trained before the HOG loss (recsys_nb.demo),
 # kept here so that the variants below keep their meaning if the demo's recipe changes
-CONTRAST = {
+CONTRAST_FIELDS = {
     "dataset": "products",
     "channels": 1,
     "epochs": 6,
@@ -47,110 +49,103 @@ CONTRAST = {
     "contrast": 0.1,
     "whiten": 0.5,
 }
-# name -> recsys_nb.train() arguments (the same as `recsys-nb train` flags)
+# name -> recipe (`Recipe.command(name)` is its `recsys-nb train` line)
 VARIANTS = {
-    "products-rgb": {"dataset": "products", "channels": 3, "epochs": 4},
-    "products-grey": {"dataset": "products", "channels": 1, "epochs": 14, "whiten": 1.0},
-    "products-grey-aug": {
-        "dataset": "products",
-        "channels": 1,
-        "epochs": 4,
-        "augment": "flip,shift",
-        "whiten": 0.5,
-    },
-    "products-grey-tone": {
-        "dataset": "products",
-        "channels": 1,
-        "epochs": 12,
-        "augment": "tone",
-        "whiten": 0.5,
-    },
-    "products-grey-mask": {
-        "dataset": "products",
-        "channels": 1,
-        "epochs": 12,
-        "augment": "mask",
-        "whiten": 0.5,
-    },
-    "products-grey-hint": {
-        "dataset": "products",
-        "channels": 1,
-        "epochs": 12,
-        "colour_hint": True,
-        "whiten": 0.5,
-    },
-    "products-grey-contrast": CONTRAST,
-    "products-grey-contrast-12": {**CONTRAST, "epochs": 12},
-    "products-rgb-contrast": {**CONTRAST, "channels": 3},
-    "products-grey-contrast-crop": {**CONTRAST, "augment": "flip,crop,tone", "contrast": 0.5},
-    "products-grey-contrast-w1": {**CONTRAST, "contrast": 1.0},
-    "products-grey-contrast-wide": {**CONTRAST, "filters": (64, 128, 256)},
-    "products-grey-contrast-hog10": {**CONTRAST, "hog": 10.0},
-    "products-grey-contrast-hog30": {**CONTRAST, "epochs": 8, "hog": 30.0},
-    "products-grey-contrast-hog100": {**CONTRAST, "epochs": 8, "hog": 100.0},
-    "products-grey-contrast-hog300": {**CONTRAST, "epochs": 8, "hog": 300.0},
-    "products-grey-contrast-hog1000": {**CONTRAST, "epochs": 8, "hog": 1000.0},
-    "products-grey-contrast-hog300-deep": {**CONTRAST, "epochs": 8, "hog": 300.0, "depth": 2},
-    "fm-w": {"dataset": "fashion-mnist", "epochs": 4, "whiten": 0.5},
-    "fm-mask": {"dataset": "fashion-mnist", "epochs": 8, "augment": "mask", "whiten": 0.5},
-    "fm-contrast": {
-        "dataset": "fashion-mnist",
-        "epochs": 6,
-        "augment": "flip,crop,tone",
-        "contrast": 0.5,
-        "whiten": 0.5,
-    },
-    "fm-hog30": {"dataset": "fashion-mnist", "epochs": 8, "whiten": 0.5, "hog": 30.0},
-    "fm-hog300": {"dataset": "fashion-mnist", "epochs": 8, "whiten": 0.5, "hog": 300.0},
-    # chosen on the Fashion-MNIST validation split (P@10 label, FM val), not on the test set
-    "fm-hog300-16": {"dataset": "fashion-mnist", "epochs": 16, "hog": 300.0},
-    "fm-hog1000": {"dataset": "fashion-mnist", "epochs": 8, "hog": 1000.0},
-    "fm-hog300-mse": {"dataset": "fashion-mnist", "epochs": 8, "hog": 300.0, "loss": "mse"},
-    "fm-hog300-wide": {"dataset": "fashion-mnist", "epochs": 8, "hog": 300.0, "filters": (64, 128)},
-    "fm-hog300-views": {
-        "dataset": "fashion-mnist",
-        "epochs": 8,
-        "hog": 300.0,
-        "augment": "flip,shift",
-        "contrast": 0.1,
-    },
-    "fm-hog300-deep": {"dataset": "fashion-mnist", "epochs": 8, "hog": 300.0, "depth": 2},
-    "fm-hog300-deep-16": {"dataset": "fashion-mnist", "epochs": 16, "hog": 300.0, "depth": 2},
+    name: Recipe(**fields)
+    for name, fields in {
+        "products-rgb": {"dataset": "products", "channels": 3, "epochs": 4},
+        "products-grey": {"dataset": "products", "channels": 1, "epochs": 14, "whiten": 1.0},
+        "products-grey-aug": {
+            "dataset": "products",
+            "channels": 1,
+            "epochs": 4,
+            "augment": "flip,shift",
+            "whiten": 0.5,
+        },
+        "products-grey-tone": {
+            "dataset": "products",
+            "channels": 1,
+            "epochs": 12,
+            "augment": "tone",
+            "whiten": 0.5,
+        },
+        "products-grey-mask": {
+            "dataset": "products",
+            "channels": 1,
+            "epochs": 12,
+            "augment": "mask",
+            "whiten": 0.5,
+        },
+        "products-grey-hint": {
+            "dataset": "products",
+            "channels": 1,
+            "epochs": 12,
+            "colour_hint": True,
+            "whiten": 0.5,
+        },
+        "products-grey-contrast": CONTRAST_FIELDS,
+        "products-grey-contrast-12": {**CONTRAST_FIELDS, "epochs": 12},
+        "products-rgb-contrast": {**CONTRAST_FIELDS, "channels": 3},
+        "products-grey-contrast-crop": {
+            **CONTRAST_FIELDS,
+            "augment": "flip,crop,tone",
+            "contrast": 0.5,
+        },
+        "products-grey-contrast-w1": {**CONTRAST_FIELDS, "contrast": 1.0},
+        "products-grey-contrast-wide": {**CONTRAST_FIELDS, "filters": (64, 128, 256)},
+        "products-grey-contrast-hog10": {**CONTRAST_FIELDS, "hog": 10.0},
+        "products-grey-contrast-hog30": {**CONTRAST_FIELDS, "epochs": 8, "hog": 30.0},
+        "products-grey-contrast-hog100": {**CONTRAST_FIELDS, "epochs": 8, "hog": 100.0},
+        "products-grey-contrast-hog300": {**CONTRAST_FIELDS, "epochs": 8, "hog": 300.0},
+        "products-grey-contrast-hog1000": {**CONTRAST_FIELDS, "epochs": 8, "hog": 1000.0},
+        "products-grey-contrast-hog300-deep": {
+            **CONTRAST_FIELDS,
+            "epochs": 8,
+            "hog": 300.0,
+            "depth": 2,
+        },
+        "fm-w": {"dataset": "fashion-mnist", "epochs": 4, "whiten": 0.5},
+        "fm-mask": {"dataset": "fashion-mnist", "epochs": 8, "augment": "mask", "whiten": 0.5},
+        "fm-contrast": {
+            "dataset": "fashion-mnist",
+            "epochs": 6,
+            "augment": "flip,crop,tone",
+            "contrast": 0.5,
+            "whiten": 0.5,
+        },
+        "fm-hog30": {"dataset": "fashion-mnist", "epochs": 8, "whiten": 0.5, "hog": 30.0},
+        "fm-hog300": {"dataset": "fashion-mnist", "epochs": 8, "whiten": 0.5, "hog": 300.0},
+        # chosen on the Fashion-MNIST validation split (P@10 label, FM val), not on the test set
+        "fm-hog300-16": {"dataset": "fashion-mnist", "epochs": 16, "hog": 300.0},
+        "fm-hog1000": {"dataset": "fashion-mnist", "epochs": 8, "hog": 1000.0},
+        "fm-hog300-mse": {"dataset": "fashion-mnist", "epochs": 8, "hog": 300.0, "loss": "mse"},
+        "fm-hog300-wide": {
+            "dataset": "fashion-mnist",
+            "epochs": 8,
+            "hog": 300.0,
+            "filters": (64, 128),
+        },
+        "fm-hog300-views": {
+            "dataset": "fashion-mnist",
+            "epochs": 8,
+            "hog": 300.0,
+            "augment": "flip,shift",
+            "contrast": 0.1,
+        },
+        "fm-hog300-deep": {"dataset": "fashion-mnist", "epochs": 8, "hog": 300.0, "depth": 2},
+        "fm-hog300-deep-16": {"dataset": "fashion-mnist", "epochs": 16, "hog": 300.0, "depth": 2},
+    }.items()
 }
 # latent transforms evaluated on every model, fitted on its own training codes
 TRANSFORMS = {"codes": None, "centred": 0.0, "whiten 0.5": 0.5, "whiten 1": 1.0}
 
 
-def command(spec: dict, name: str) -> str:
-    """The `recsys-nb train` command line of a variant."""
-    flags = [f"--dataset {spec['dataset']}", f"--name {name}", f"--epochs {spec['epochs']}"]
-    if spec.get("channels"):
-        flags.append(f"--channels {spec['channels']}")
-    if spec.get("filters"):
-        flags.append("--filters " + ",".join(map(str, spec["filters"])))
-    if spec.get("loss", "bce") != "bce":
-        flags.append(f"--loss {spec['loss']}")
-    if spec.get("depth", 1) != 1:
-        flags.append(f"--depth {spec['depth']}")
-    if spec.get("augment"):
-        flags.append(f"--augment {spec['augment']}")
-    if spec.get("colour_hint"):
-        flags.append("--colour-hint")
-    if spec.get("contrast"):
-        flags.append(f"--contrast {spec['contrast']}")
-    if spec.get("hog"):
-        flags.append(f"--hog {spec['hog']}")
-    if spec.get("whiten") is not None:
-        flags.append(f"--whiten {spec['whiten']}")
-    return "recsys-nb train " + " ".join(flags)
-
-
 def get_model(name: str, spec: dict, quick: bool, allow_train: bool):
     name = f"{name}-quick" if quick else name  # never overwrite a full model
-    folder = MODELS_DIR / name
+    folder = models_dir() / name
     try:
         model = load_model(folder)
-        if trained_with(model.meta, spec, quick):
+        if spec.matches(model.meta, quick):
             print(f"{name}: loaded {folder}", flush=True)
             return model
     except RecsysError:
@@ -158,8 +153,8 @@ def get_model(name: str, spec: dict, quick: bool, allow_train: bool):
     if not allow_train:
         print(f"{name}: no trained model with this recipe in {folder}; skipped", flush=True)
         return None
-    print(f"{name}: training ({command(spec, name)})", flush=True)
-    return train(name=name, quick=quick, verbose=2, **spec)
+    print(f"{name}: training ({spec.command(name)})", flush=True)
+    return train(spec, name, quick=quick, verbose=2)
 
 
 def training_codes(model) -> np.ndarray:
@@ -182,7 +177,7 @@ def row(variant, transform, model, result, spec=None, val_result=None) -> dict:
         "fm_val_precision": val_result["precision"] if val_result else None,
     }
     if spec is not None:
-        out["command"] = command(spec, variant)
+        out["command"] = spec.command(variant)
     return out
 
 
@@ -194,8 +189,8 @@ def run(names, quick: bool, allow_train: bool, limit=None) -> list[dict]:
         if model is None:
             continue
         started = time.time()
-        report = evaluate(model, k=K, baselines=spec["dataset"] not in baselines_done, limit=limit)
-        baselines_done.add(spec["dataset"])
+        report = evaluate(model, k=K, baselines=spec.dataset not in baselines_done, limit=limit)
+        baselines_done.add(spec.dataset)
         codes = training_codes(model)
         stored = model.meta.pop("latent_transform", None)
         try:
@@ -206,7 +201,7 @@ def run(names, quick: bool, allow_train: bool, limit=None) -> list[dict]:
                     model.meta.pop("latent_transform", None)
                 result = evaluate(model, k=K, baselines=False, limit=limit)["results"]["model"]
                 val_result = None
-                if spec["dataset"] == "fashion-mnist":  # what a recipe is chosen on
+                if spec.dataset == "fashion-mnist":  # what a recipe is chosen on
                     val_report = evaluate(model, k=K, split="val", baselines=False, limit=limit)
                     val_result = val_report["results"]["model"]
                 tag = label + (" (stored)" if (stored or {}).get("whiten") == whiten else "")
@@ -273,7 +268,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}")
     if args.quick:
-        VARIANTS.update({n: {**VARIANTS[n], "epochs": 2} for n in names})
+        VARIANTS.update({n: VARIANTS[n].replace(epochs=2) for n in names})
     rows = run(names, args.quick, args.train, limit=2000 if args.quick else None)
     suffix = "-quick" if args.quick else ""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from . import __version__
+from . import __version__, recipe
 from .errors import RecsysError
 
 TABLE_COLUMNS = ("rank", "id", "score", "articleType", "baseColour", "name", "label")
@@ -36,60 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train an autoencoder into models/<name>/")
-    p.add_argument(
-        "--dataset", default="fashion-mnist", help="fashion-mnist, products or a catalogue folder"
-    )
     p.add_argument("--name", help="model name (default: fashion-mnist or products)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument(
-        "--filters", type=lambda s: [int(v) for v in s.split(",")], help="e.g. 32,64,128"
-    )
-    p.add_argument("--loss", choices=["bce", "mse"], default="bce")
-    p.add_argument(
-        "--depth",
-        type=int,
-        default=1,
-        help="3x3 convolutions per resolution level (default 1; 2 adds a stride-1 one)",
-    )
-    p.add_argument("--channels", type=int, choices=[1, 3], help="3 = RGB (default), 1 = grey")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--augment",
-        default="",
-        metavar="KINDS",
-        help="train on random copies: flip, shift, crop, tone, mask (the last two change "
-        "the input only), comma-separated; no labels are used",
-    )
-    p.add_argument(
-        "--colour-hint",
-        action="store_true",
-        help="give the decoder the image's colour histogram, so the code can leave colour out",
-    )
-    p.add_argument(
-        "--contrast",
-        type=float,
-        default=0.0,
-        metavar="WEIGHT",
-        help="also pull two augmented views of each image together in the code (a "
-        "contrastive loss with this weight, e.g. 0.1; needs --augment)",
-    )
-    p.add_argument(
-        "--hog",
-        type=float,
-        default=0.0,
-        metavar="WEIGHT",
-        help="also compare the edges of input and reconstruction (histograms of oriented "
-        "gradients) with this weight, e.g. 300 as make demo does: the code has to keep the "
-        "outlines (the decoder then draws edges more than tones)",
-    )
-    p.add_argument(
-        "--whiten",
-        type=float,
-        metavar="ALPHA",
-        help="centre (0) / whiten (1) the codes on the training split; applied at every embed",
-    )
+    recipe.add_arguments(p)  # one flag per field of recsys_nb.recipe.Recipe
     p.add_argument("--quick", action="store_true", default=None, help="small subset, 2 epochs")
     p.add_argument("--no-resume", dest="resume", action="store_false")
     p.set_defaults(run=_train)
@@ -167,25 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 def _train(args) -> int:
     from .train import train
 
-    model = train(
-        args.dataset,
-        args.name,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        latent_dim=args.latent_dim,
-        filters=args.filters,
-        loss=args.loss,
-        channels=args.channels,
-        seed=args.seed,
-        quick=args.quick,
-        resume=args.resume,
-        augment=args.augment,
-        whiten=args.whiten,
-        colour_hint=args.colour_hint,
-        contrast=args.contrast,
-        hog=args.hog,
-        depth=args.depth,
-    )
+    model = train(recipe.from_arguments(args), args.name, quick=args.quick, resume=args.resume)
     m = model.meta
     print(
         f"saved {model.path}: {m['epochs']} epochs, train loss {m['train_loss']:.4f}, "

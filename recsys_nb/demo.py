@@ -11,9 +11,11 @@ import sys
 import time
 
 from .errors import RecsysError
+from .recipe import Recipe
 
-# The reference models: what `make demo` leaves in models/<name>, as recsys_nb.train()
-# arguments (`recsys-nb train` flags): the best recipes measured in benchmarks/retrieval.py
+# The reference models: what `make demo` leaves in models/<name>, as recipes
+# (`Recipe.command()` gives the `recsys-nb train` line): the best measured in
+# benchmarks/retrieval.py
 # (README "Does the autoencoder match by shape or by colour?"). Both with the HOG loss
 # (--hog 300: the reconstruction's edge histograms must match the input's), which took
 # articleType P@10 from 0.372 to 0.414 and Fashion-MNIST P@10 from 0.795 to 0.811.
@@ -24,28 +26,27 @@ from .errors import RecsysError
 # the validation part of its training set (P@10 0.813; 0.815 with 16 epochs, kept at 8
 # for the demo's time), 0.821 on the test set.
 REFERENCE = {
-    "fashion-mnist": {"dataset": "fashion-mnist", "epochs": 8, "hog": 300.0, "depth": 2},
-    "products": {
-        "dataset": "products",
-        "epochs": 8,
-        "channels": 1,
-        "augment": "flip,shift,tone",
-        "contrast": 0.1,
-        "hog": 300.0,
-        "whiten": 0.5,
-    },
+    "fashion-mnist": Recipe(dataset="fashion-mnist", epochs=8, hog=300.0, depth=2),
+    "products": Recipe(
+        dataset="products",
+        epochs=8,
+        channels=1,
+        augment=("flip", "shift", "tone"),
+        contrast=0.1,
+        hog=300.0,
+        whiten=0.5,
+    ),
 }
-TRAIN_OPTIONS = ("channels", "augment", "whiten", "colour_hint", "contrast", "hog", "depth")
 EXAMPLE_QUERIES = {"products": 21379, "fashion-mnist": 0}
 RAW_BASELINE = {"products": "raw_rgb", "fashion-mnist": "raw_grey"}
 
 
-def _up_to_date(name: str, spec: dict, quick: bool) -> bool:
+def _up_to_date(name: str, recipe: Recipe, quick: bool) -> bool:
     from .model import load_model
-    from .train import model_dir, trained_with
+    from .train import model_dir
 
     try:
-        return trained_with(load_model(model_dir(name)).meta, spec, quick)
+        return recipe.matches(load_model(model_dir(name)).meta, quick)
     except RecsysError:
         return False
 
@@ -58,19 +59,15 @@ def run(quick: bool = False, retrain: bool = False) -> int:
 
     started = time.time()
     summary = []
-    for name, spec in REFERENCE.items():
+    for name, recipe in REFERENCE.items():
         print(f"\n=== {name}: training ===", flush=True)
-        if not retrain and _up_to_date(name, spec, quick):
+        if quick:
+            recipe = recipe.replace(epochs=None)
+        if not retrain and _up_to_date(name, recipe, quick):
             print(f"{model_dir(name)} is up to date (use --retrain to train again)")
         else:
-            train(
-                spec["dataset"],
-                name,
-                epochs=None if quick else spec["epochs"],
-                quick=quick,
-                verbose=2,
-                **{k: v for k, v in spec.items() if k in TRAIN_OPTIONS},
-            )
+            print(recipe.command(name), flush=True)
+            train(recipe, name, quick=quick, verbose=2)
         store = MemoryStore.from_model(model_dir(name))
         report = evaluate(store.model, limit=2000 if quick else None)
         summary.append((name, store, report))

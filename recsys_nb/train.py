@@ -34,15 +34,15 @@ from .model import (
     DEFAULT_FILTERS,
     TrainedModel,
     build_autoencoder,
-    check_depth,
     load_model,
     save_model,
     split_settings,
     write_meta,
 )
+from .recipe import Recipe, check_whiten
 
 PRODUCT_FILTERS = (32, 64, 128)
-QUICK_TRAIN, QUICK_VAL, QUICK_EPOCHS = 2048, 512, 2
+QUICK_TRAIN, QUICK_VAL = 2048, 512
 
 
 def quick_mode(quick: bool | None = None) -> bool:
@@ -58,27 +58,13 @@ def model_dir(name) -> Path:
     return settings.models_dir() / name
 
 
-def trained_with(meta: dict, spec: dict, quick: bool) -> bool:
-    """Whether a model's ``meta.json`` records training with ``spec`` (``train()`` arguments).
-
-    Compares what decides the model: channels, filters (when ``spec`` names them),
-    augmentations, colour hint, view contrast, HOG weight, depth, pixel loss, latent
-    transform, quick mode and (for full runs) the requested epochs.
-    """
-    channels = meta.get("input_shape", [0])[-1]
-    filters = spec.get("filters")
-    return (
-        spec.get("channels", channels) == channels
-        and (filters is None or [int(f) for f in filters] == meta.get("filters"))
-        and (meta.get("latent_transform") or {}).get("whiten") == spec.get("whiten")
-        and meta.get("augment", []) == [a for a in spec.get("augment", "").split(",") if a]
-        and bool(meta.get("colour_hint")) == bool(spec.get("colour_hint"))
-        and all(float(meta.get(k) or 0) == float(spec.get(k) or 0) for k in ("contrast", "hog"))
-        and meta.get("depth", 1) == spec.get("depth", 1)
-        and meta.get("loss", "bce") == spec.get("loss", "bce")
-        and bool(meta.get("quick")) == quick
-        and (quick or meta.get("requested_epochs") == spec["epochs"])
-    )
+def trained_with(meta: dict, recipe, quick: bool) -> bool:
+    """Whether a model's ``meta.json`` records training with ``recipe``: a :class:`Recipe`
+    (every field that decides the model) or a dict of some of its fields (those, and the
+    epochs); see :meth:`Recipe.matches`."""
+    if isinstance(recipe, Recipe):
+        return recipe.matches(meta, quick)
+    return Recipe(**recipe).matches(meta, quick, only={*recipe, "epochs"})
 
 
 class _Augmented(keras.utils.PyDataset):
@@ -129,103 +115,46 @@ class _TrainingState(keras.callbacks.Callback):
         (self.folder / "checkpoint.json").write_text(json.dumps(state))
 
 
-def _check_whiten(whiten: float | None) -> None:
-    if whiten is not None and not 0.0 <= whiten <= 1.0:
-        raise RecsysError(f"whiten must be between 0 and 1, got {whiten}")
-
-
-def _loss_weight(name: str, value) -> float:
-    """An extra loss term's weight as a float: 0 (off) or positive, else a clear error."""
-    value = float(value or 0.0)
-    if not value >= 0:  # NaN too
-        raise RecsysError(f"{name} must be 0 (off) or a positive weight, got {value}")
-    return value
-
-
 def train(
-    dataset="fashion-mnist",
+    dataset: str | Recipe | None = None,
     name: str | None = None,
     *,
-    epochs: int | None = None,
-    batch_size: int = 256,
-    latent_dim: int = 32,
-    filters=None,
-    loss: str = "bce",
-    channels: int | None = None,
-    image_size=None,
-    learning_rate: float = 1e-3,
-    val_fraction: float = 0.1,
-    patience: int = 3,
-    seed: int = 0,
+    recipe: Recipe | None = None,
     quick: bool | None = None,
     resume: bool = True,
     verbose="auto",
     data: Dataset | None = None,
     callbacks: list | None = None,
-    augment=(),
-    whiten: float | None = None,
-    colour_hint: bool = False,
-    contrast: float = 0.0,
-    hog: float = 0.0,
-    depth: int = 1,
+    **options,
 ) -> TrainedModel:
-    """Train an autoencoder and save it as ``models/<name>/model.keras`` + ``meta.json``.
+    """Train an autoencoder with a :class:`Recipe`; save it as ``models/<name>/model.keras``.
 
-    ``dataset`` is ``"fashion-mnist"``, ``"products"`` (the shared catalogue) or a
-    catalogue folder; ``data`` passes an already loaded :class:`Dataset` instead. The
-    validation split is made by id (:func:`recsys_nb.data.is_validation`), so the
-    same items stay out of training in every run. With ``resume`` an interrupted run
-    of the same name continues from its last epoch. Extra Keras ``callbacks`` (a live
-    plot in a notebook, say) run after the project's own.
-
-    ``augment`` (``"flip"``, ``"shift"``, ``"tone"``, ``"mask"``; see
-    :func:`recsys_nb.data.augment_images`) trains on randomly changed copies of the images,
-    drawn anew each epoch; ``"tone"`` and ``"mask"`` change only the input, so the model
-    learns to rebuild the original from it. ``colour_hint`` gives the decoder the
-    input's colour histogram besides the code (:class:`recsys_nb.model.ColourHint`), so
-    the code, the embedding, need not carry colour. ``contrast`` > 0 trains on two
-    augmented views of each item per batch and adds, with that weight, a contrastive loss
-    that pulls the two views' codes together and pushes other items' apart
-    (:class:`recsys_nb.model.ViewContrast`); it needs ``augment`` to make the views.
-    ``hog`` > 0 adds, with that weight, the distance between the edge histograms (HOG)
-    of the target and of the reconstruction (:class:`recsys_nb.model.ShapeLoss`): the
-    code has to keep outlines and inner edges, not only the large areas of tone.
-    ``depth`` is the number of 3x3 convolutions per resolution level (see
-    :func:`recsys_nb.model.build_autoencoder`).
-    ``whiten`` fits a latent transform on the training images' codes after training
-    (0: centre on their mean, 1: full whitening, between: partial), kept in
-    ``meta.json`` and applied by :func:`recsys_nb.embed.embed` to every embedding.
-    No labels are used either way.
+    ``train(Recipe(...), name)``, ``train(dataset, name, recipe=...)`` or the recipe's
+    fields as keywords: ``train("products", epochs=8, hog=300.0)``. ``dataset`` is
+    ``"fashion-mnist"``, ``"products"`` (the shared catalogue) or a catalogue folder;
+    ``data`` passes an already loaded :class:`Dataset` instead. The validation split is
+    made by id (:func:`recsys_nb.data.is_validation`), so the same items stay out of
+    training in every run. With ``resume`` an interrupted run of the same name continues
+    from its last epoch. Extra Keras ``callbacks`` (a live plot in a notebook, say) run
+    after the project's own. The recipe, with its defaults resolved, is saved under
+    ``meta["recipe"]``; what each field does is in :class:`Recipe` (augmentations, the
+    colour hint, the view-contrast and HOG loss terms, depth, the latent transform).
+    No labels are used.
     """
+    recipe = _as_recipe(dataset, recipe, options)
     quick = quick_mode(quick)
-    is_mnist = dataset == "fashion-mnist"
-    name = name or ("fashion-mnist" if is_mnist else "products")
-    folder = model_dir(name)
+    is_mnist = recipe.dataset == "fashion-mnist"
+    folder = model_dir(name or ("fashion-mnist" if is_mnist else "products"))
     if data is None:
-        size = tuple(image_size or PRODUCT_IMAGE_SIZE)
-        kwargs = {} if is_mnist else {"size": size, "channels": channels or 3}
-        data = load_dataset(dataset, split="train" if is_mnist else None, **kwargs)
-    if filters is None:
-        filters = DEFAULT_FILTERS if data.images.shape[1] <= 32 else PRODUCT_FILTERS
-    if epochs is None:
-        epochs = QUICK_EPOCHS if quick else 20
-    if epochs < 1:
-        raise RecsysError(f"epochs must be at least 1, got {epochs}")
-    if isinstance(augment, str):
-        augment = [a for a in augment.split(",") if a]
-    augment = tuple(augment or ())
-    augment_images(data.images[:1], augment, np.random.default_rng(0))  # check the names
-    contrast = _loss_weight("contrast", contrast)
-    if contrast and not augment:
-        raise RecsysError(
-            "contrast compares two augmented views of each image: give augment too, "
-            "e.g. augment='flip,shift,tone' (--augment flip,shift,tone), as make demo does"
-        )
-    hog = _loss_weight("hog", hog)
-    depth = check_depth(depth)
-    _check_whiten(whiten)
-
-    train_set, val_set = data.split(val_fraction, seed)
+        data = _load(recipe)
+    filters = recipe.filters or (DEFAULT_FILTERS if data.images.shape[1] <= 32 else PRODUCT_FILTERS)
+    recipe = recipe.replace(
+        epochs=recipe.resolved_epochs(quick),
+        filters=filters,
+        channels=int(data.images.shape[-1]),
+        image_size=None if is_mnist else tuple(data.images.shape[1:3]),
+    )
+    train_set, val_set = data.split(recipe.val_fraction, recipe.seed)
     if quick:
         train_set = train_set.subset(slice(0, QUICK_TRAIN))
         val_set = val_set.subset(slice(0, QUICK_VAL))
@@ -234,108 +163,145 @@ def train(
             f"{data.name} has {len(data)} images: too few for a train/validation split"
         )
 
-    keras.utils.set_random_seed(seed)
-    config = {
-        "input_shape": list(data.images.shape[1:]),
-        "latent_dim": latent_dim,
-        "filters": list(filters),
-        "loss": loss,
-        "learning_rate": learning_rate,
-    }
-    if colour_hint:
-        config["colour_hint"] = True
-    if augment:
-        config["augment"] = list(augment)
-    if contrast:
-        config["contrast"] = contrast
-    if hog:
-        config["hog"] = hog
-    if depth != 1:
-        config["depth"] = depth
+    keras.utils.set_random_seed(recipe.seed)
+    config = _model_config(recipe, data)
     folder.mkdir(parents=True, exist_ok=True)
-    history: dict = {}
-    initial_epoch = 0
-    state_file = folder / "checkpoint.json"
-    if resume and state_file.is_file() and (folder / "checkpoint.keras").is_file():
-        state = json.loads(state_file.read_text())
-        if state.get("config") == config and state["epoch"] < epochs:
-            autoencoder = keras.saving.load_model(folder / "checkpoint.keras")
-            initial_epoch, history = state["epoch"], state["history"]
-            print(f"resuming {folder} from epoch {initial_epoch}")
-    if initial_epoch == 0:
-        autoencoder = build_autoencoder(**{k: v for k, v in config.items() if k != "augment"})
-
+    autoencoder, initial_epoch, history = _build_or_resume(folder, config, recipe, resume)
     callbacks = [
         keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
+            monitor="val_loss", patience=recipe.patience, restore_best_weights=True
         ),
         keras.callbacks.ModelCheckpoint(folder / "checkpoint.keras"),
         _TrainingState(folder, history, config),
         *(callbacks or []),
     ]
     started = dt.datetime.now(dt.UTC)
-    if augment:
-        views = 2 if contrast else 1
-        batches = _Augmented(train_set.images, batch_size, augment, seed + initial_epoch, views)
-        fit_args = {"x": batches}
-    else:
-        fit_args = {
-            "x": train_set.images,
-            "y": train_set.images,
-            "batch_size": batch_size,
-            "shuffle": True,
-        }
     autoencoder.fit(
-        **fit_args,
+        **_fit_inputs(recipe, train_set, initial_epoch),
         validation_data=(val_set.images, val_set.images),
-        epochs=epochs,
+        epochs=recipe.epochs,
         initial_epoch=initial_epoch,
         callbacks=callbacks,
         verbose=verbose,
     )
+    meta = _meta(recipe, folder, data, train_set, val_set, history, quick, started)
+    if recipe.whiten is not None:
+        codes = autoencoder.get_layer("encoder").predict(
+            train_set.images, batch_size=1024, verbose=0
+        )
+        meta["latent_transform"] = fit_latent_transform(codes, recipe.whiten)
+    save_model(autoencoder, folder, meta)
+    for leftover in ("checkpoint.keras", "checkpoint.json", "embeddings.npz"):
+        (folder / leftover).unlink(missing_ok=True)
+    return load_model(folder)
 
+
+def _as_recipe(dataset, recipe: Recipe | None, options: dict) -> Recipe:
+    if isinstance(dataset, Recipe):
+        recipe, dataset = dataset, None
+    recipe = recipe or Recipe()
+    if dataset is not None:
+        options = {"dataset": str(dataset), **options}
+    unknown = sorted(set(options) - set(Recipe.__dataclass_fields__))
+    if unknown:
+        raise RecsysError(
+            f"train() got unknown option(s) {', '.join(unknown)}: the recipe's fields are "
+            f"{', '.join(Recipe.__dataclass_fields__)}"
+        )
+    return recipe.replace(**options)
+
+
+def _load(recipe: Recipe) -> Dataset:
+    if recipe.dataset == "fashion-mnist":
+        return load_dataset(recipe.dataset, split="train")
+    size = tuple(recipe.image_size or PRODUCT_IMAGE_SIZE)
+    return load_dataset(recipe.dataset, size=size, channels=recipe.channels or 3)
+
+
+def _model_config(recipe: Recipe, data: Dataset) -> dict:
+    """The architecture and losses: :func:`build_autoencoder`'s arguments plus ``augment``
+    (a resumed checkpoint must have been trained with the very same)."""
+    config = {
+        "input_shape": list(data.images.shape[1:]),
+        "latent_dim": recipe.latent_dim,
+        "filters": list(recipe.filters),
+        "loss": recipe.loss,
+        "learning_rate": recipe.learning_rate,
+    }
+    optional = {
+        "colour_hint": recipe.colour_hint,
+        "augment": list(recipe.augment),
+        "contrast": recipe.contrast,
+        "hog": recipe.hog,
+        "depth": recipe.depth if recipe.depth != 1 else None,
+    }
+    config.update({k: v for k, v in optional.items() if v})
+    return config
+
+
+def _build_or_resume(folder: Path, config: dict, recipe: Recipe, resume: bool):
+    """The model to fit, the epoch to start from and the history so far."""
+    state_file = folder / "checkpoint.json"
+    if resume and state_file.is_file() and (folder / "checkpoint.keras").is_file():
+        state = json.loads(state_file.read_text())
+        if state.get("config") == config and state["epoch"] < recipe.epochs:
+            print(f"resuming {folder} from epoch {state['epoch']}")
+            model = keras.saving.load_model(folder / "checkpoint.keras")
+            return model, state["epoch"], state["history"]
+    model = build_autoencoder(**{k: v for k, v in config.items() if k != "augment"})
+    return model, 0, {}
+
+
+def _fit_inputs(recipe: Recipe, train_set: Dataset, initial_epoch: int) -> dict:
+    if recipe.augment:
+        views = 2 if recipe.contrast else 1
+        seed = recipe.seed + initial_epoch
+        batches = _Augmented(train_set.images, recipe.batch_size, recipe.augment, seed, views)
+        return {"x": batches}
+    return {
+        "x": train_set.images,
+        "y": train_set.images,
+        "batch_size": recipe.batch_size,
+        "shuffle": True,
+    }
+
+
+def _meta(recipe, folder, data, train_set, val_set, history, quick, started) -> dict:
+    """``meta.json``: the recipe, and the flat keys derived from it that tools read."""
     best = int(np.argmin(history["val_loss"]))
-    meta = {
-        "model_id": f"{name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+    return {
+        "model_id": f"{folder.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
         "name": folder.name,
         "dataset": data.name,
         "source": data.source,
-        "split": {"by": "id", "val_fraction": val_fraction, "seed": seed},
+        "recipe": recipe.to_dict(),
+        "split": {"by": "id", "val_fraction": recipe.val_fraction, "seed": recipe.seed},
         "n_train": len(train_set),
         "n_val": len(val_set),
         "quick": quick,
-        "input_shape": config["input_shape"],
+        "input_shape": list(data.images.shape[1:]),
         "preprocessing": data.preprocessing,
-        "latent_dim": latent_dim,
-        "filters": list(filters),
-        "loss": loss,
-        "optimizer": {"name": "adam", "learning_rate": learning_rate},
-        "batch_size": batch_size,
-        "requested_epochs": epochs,
+        "latent_dim": recipe.latent_dim,
+        "filters": list(recipe.filters),
+        "loss": recipe.loss,
+        "optimizer": {"name": "adam", "learning_rate": recipe.learning_rate},
+        "batch_size": recipe.batch_size,
+        "requested_epochs": recipe.epochs,
         "epochs": len(history["loss"]),
         "best_epoch": best + 1,
         "train_loss": history["loss"][best],
         "val_loss": history["val_loss"][best],
         "history": history,
-        "augment": list(augment),
-        "colour_hint": bool(colour_hint),
-        "contrast": contrast,
-        "hog": hog,
-        "depth": depth,
+        "augment": list(recipe.augment),
+        "colour_hint": recipe.colour_hint,
+        "contrast": recipe.contrast,
+        "hog": recipe.hog,
+        "depth": recipe.depth,
         "versions": _versions(),
         "git_commit": _git_commit(),
         "trained_at": started.isoformat(timespec="seconds"),
         "train_seconds": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1),
     }
-    if whiten is not None:
-        codes = autoencoder.get_layer("encoder").predict(
-            train_set.images, batch_size=1024, verbose=0
-        )
-        meta["latent_transform"] = fit_latent_transform(codes, whiten)
-    save_model(autoencoder, folder, meta)
-    for leftover in ("checkpoint.keras", "checkpoint.json", "embeddings.npz"):
-        (folder / leftover).unlink(missing_ok=True)
-    return load_model(folder)
 
 
 def training_images(meta: dict) -> np.ndarray:
@@ -357,7 +323,7 @@ def refit_latent_transform(model, whiten: float | None) -> TrainedModel:
     (``embeddings.npz``) no longer fit and are removed: embed again after this.
     """
     model = load_model(model)
-    _check_whiten(whiten)
+    check_whiten(whiten)
     meta = {k: v for k, v in model.meta.items() if k != "latent_transform"}
     if whiten is not None:
         codes = model.encoder.predict(training_images(meta), batch_size=1024, verbose=0)

@@ -18,13 +18,17 @@ def retrieval():
     return module
 
 
-def test_command_gives_every_recipe_flag(retrieval):
-    spec = {"dataset": "fashion-mnist", "epochs": 8, "hog": 300.0, "depth": 2, "loss": "mse"}
-    assert retrieval.command(spec, "m") == (
-        "recsys-nb train --dataset fashion-mnist --name m --epochs 8 --loss mse --depth 2 "
-        "--hog 300.0"
+def test_variants_are_recipes_with_their_train_command(retrieval):
+    from recsys_nb.recipe import Recipe
+
+    assert all(isinstance(r, Recipe) for r in retrieval.VARIANTS.values())
+    deep = retrieval.VARIANTS["fm-hog300-deep"]
+    assert deep.command("m") == (
+        "recsys-nb train --dataset fashion-mnist --name m --epochs 8 --depth 2 --hog 300.0"
     )
-    assert "--depth" not in retrieval.command({**spec, "depth": 1}, "m")
+    crop = retrieval.VARIANTS["products-grey-contrast-crop"]
+    assert crop.augment == ("flip", "crop", "tone") and crop.contrast == 0.5
+    assert crop.channels == 1 and crop.whiten == 0.5  # the rest from the contrast recipe
 
 
 def test_merge_replaces_rerun_variants_in_place_and_appends_new_ones(retrieval):

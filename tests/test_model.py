@@ -365,5 +365,5 @@ def test_deeper_model_trains_and_records_its_depth(small_catalog, models_dir):
     spec = {"channels": 1, "epochs": 1, "depth": 2}
     assert trained_with(model.meta, spec, quick=model.meta["quick"])
     assert not trained_with(model.meta, {**spec, "depth": 1}, quick=model.meta["quick"])
-    older = {k: v for k, v in model.meta.items() if k != "depth"}  # before --depth: 1
+    older = {k: v for k, v in model.meta.items() if k not in ("depth", "recipe")}  # depth 1
     assert trained_with(older, {"channels": 1, "epochs": 1}, quick=model.meta["quick"])
