@@ -120,18 +120,13 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
     del data, train_set, val_set
     loaded = time.perf_counter()
 
-    if layers_kind == "stock":  # the same architecture with Keras' own layers
-        layers = keras.layers
-        model_mod.DownConv = lambda f: layers.Conv2D(
-            f, 3, strides=2, padding="same", activation="relu"
-        )
-        model_mod.UpConv = lambda f: layers.Conv2DTranspose(
-            f, 3, strides=2, padding="same", activation="relu"
-        )
-        model_mod.OutConv = lambda c: layers.Conv2D(c, 3, padding="same", activation="sigmoid")
+    # "stock": the same architecture with Keras' own layers
+    convolutions = "stock" if layers_kind == "stock" else "matmul"
     keras.utils.set_random_seed(0)
     t0 = time.perf_counter()
-    net = model_mod.build_autoencoder(spec["shape"], 32, spec["filters"], "bce")
+    net = model_mod.build_autoencoder(
+        spec["shape"], 32, spec["filters"], "bce", convolutions=convolutions
+    )
     if step == "keras":
         net.micro_batch = 0  # Keras' own train step on the whole batch
     cursor = 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import settings
 from .errors import RecsysError
@@ -198,17 +198,11 @@ def image_from_array(array: np.ndarray, size: tuple[int, int], channels: int) ->
 
 
 def _fit(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """Resize keeping the aspect ratio, centred on white (``PIL.ImageOps.pad``)."""
     height, width = size
-    w, h = img.size
-    if (w, h) != (width, height):
-        target_w = max(w, round(h * width / height))
-        target_h = max(h, round(w * height / width))
-        if (target_w, target_h) != (w, h):
-            fill = WHITE if img.mode == "L" else (WHITE,) * 3
-            canvas = Image.new(img.mode, (target_w, target_h), fill)
-            canvas.paste(img, ((target_w - w) // 2, (target_h - h) // 2))
-            img = canvas
-        img = img.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
+    if img.size != (width, height):
+        fill = WHITE if img.mode == "L" else (WHITE,) * 3
+        img = ImageOps.pad(img, (width, height), Image.Resampling.BILINEAR, color=fill)
     a = np.asarray(img, dtype=np.uint8)
     return a[..., None] if a.ndim == 2 else a
 
@@ -359,7 +353,7 @@ def _preprocessing(size, channels: int) -> dict:
         "scale": "x / 255",
         "size": list(size),
         "channels": channels,
-        "fit": "pad with white to the aspect ratio, then bilinear resize",
+        "fit": "bilinear resize keeping the aspect ratio, centred on white (PIL.ImageOps.pad)",
     }
 
 

@@ -218,3 +218,48 @@ class OutConv(_Conv3x3):
             ops.transpose(ops.reshape(windows, (-1, 9 * f))), ops.reshape(x, (-1, c))
         )  # (9F, C)
         return dx, ops.transpose(ops.reshape(dkernel, (3, 3, f, c)), (0, 1, 3, 2))
+
+
+# --- which convolutions a model is built with ---------------------------------------------
+
+CONVOLUTIONS = ("auto", "matmul", "stock")
+
+
+def conv_kind(convolutions: str = "auto", platform: str | None = None) -> str:
+    """``"matmul"`` (the layers above) or ``"stock"`` (Keras' Conv2D / Conv2DTranspose).
+
+    ``"auto"`` picks the layers above where XLA's own convolutions are slow, JAX on a CPU
+    (and Keras' other backends, the speed benchmark's torch run), and Keras' stock layers
+    where JAX runs on a GPU or TPU (cuDNN). ``platform`` is JAX's default backend
+    (``jax.default_backend()``) unless given. Both compute the same function with the same
+    kernel layout, so a model's weights fit either.
+    """
+    if convolutions not in CONVOLUTIONS:
+        raise ValueError(
+            f"convolutions must be one of {', '.join(CONVOLUTIONS)}, got {convolutions!r}"
+        )
+    if convolutions != "auto":
+        return convolutions
+    if platform is None:
+        if keras.backend.backend() != "jax":
+            return "matmul"
+        import jax
+
+        platform = jax.default_backend()
+    return "matmul" if platform == "cpu" else "stock"
+
+
+def conv3x3(filters: int, kind: str, *, stride: int = 1, transpose: bool = False, activation):
+    """A 3x3 "same" convolution layer of either kind: stride 2 down (``stride=2``), stride 2
+    up (``transpose=True``) or stride 1."""
+    if kind == "stock":
+        if transpose:
+            return keras.layers.Conv2DTranspose(
+                filters, 3, strides=2, padding="same", activation=activation
+            )
+        return keras.layers.Conv2D(
+            filters, 3, strides=stride, padding="same", activation=activation
+        )
+    if transpose:
+        return UpConv(filters, activation=activation)
+    return (DownConv if stride == 2 else OutConv)(filters, activation=activation)

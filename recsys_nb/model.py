@@ -22,7 +22,7 @@ from keras import layers, ops
 
 from .data import LUMINANCE
 from .errors import RecsysError
-from .layers import DownConv, OutConv, UpConv
+from .layers import conv3x3, conv_kind
 
 LOSSES = {"bce": "binary_crossentropy", "mse": "mean_squared_error"}
 DEFAULT_LATENT_DIM = 32
@@ -60,10 +60,18 @@ class Autoencoder(keras.Model):
         return _micro_batch_train_step(self, micro, *args)
 
 
+def _all_layers(model: keras.Model):
+    """Every layer of ``model``, nested models' layers included (public ``.layers`` only)."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
 def _auto_micro_batch(model: keras.Model) -> int | None:
     """The largest power of two whose biggest layer output fits in MICRO_BATCH_BYTES."""
     sizes = []
-    for layer in model._flatten_layers(include_self=False):
+    for layer in _all_layers(model):
         try:
             shape = tuple(layer.output.shape)[1:]
         except (AttributeError, ValueError):
@@ -79,10 +87,9 @@ def _auto_micro_batch(model: keras.Model) -> int | None:
 def _micro_batch_train_step(model: Autoencoder, micro: int, state, data):
     """Keras' JAX ``train_step`` with the gradient accumulated over micro-batches."""
     import jax
-    from keras.src.trainers.data_adapters import data_adapter_utils
 
     trainable, non_trainable, optimizer_vars, metrics_vars = state
-    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = x.shape[0]
     if batch <= micro:
         return keras.Model.train_step(model, state, data)
@@ -326,6 +333,7 @@ def build_autoencoder(
     contrast: float = 0.0,
     hog: float = 0.0,
     depth: int = 1,
+    convolutions: str = "auto",
 ) -> keras.Model:
     """A compiled autoencoder with ``encoder`` and ``decoder`` sub-models (Adam).
 
@@ -340,8 +348,11 @@ def build_autoencoder(
     :class:`ViewContrast` with that weight on the code: train it on batches of paired
     views (``recsys_nb.train(contrast=...)`` makes them). ``hog`` > 0 adds, with that
     weight, the distance between the input's and the reconstruction's edge histograms
-    (:class:`ShapeLoss`).
+    (:class:`ShapeLoss`). ``convolutions`` chooses the convolution layers
+    (:func:`recsys_nb.layers.conv_kind`: by default the matmul layers on a CPU, Keras'
+    stock ones, cuDNN, on a GPU); the weights fit either.
     """
+    kind = conv_kind(convolutions)
     height, width, channels = (int(v) for v in input_shape)
     filters = tuple(int(f) for f in filters)
     scale = 2 ** len(filters)
@@ -359,9 +370,9 @@ def build_autoencoder(
     image = keras.Input((height, width, channels), name="image")
     x = image
     for f in filters:
-        x = DownConv(f)(x)
+        x = conv3x3(f, kind, stride=2, activation="relu")(x)
         for _ in range(depth - 1):
-            x = OutConv(f, activation="relu")(x)
+            x = conv3x3(f, kind, activation="relu")(x)
     x = layers.Flatten()(x)
     latent = layers.Dense(latent_dim, name="latent")(x)
     encoder = keras.Model(image, latent, name="encoder")
@@ -378,9 +389,9 @@ def build_autoencoder(
     y = layers.Reshape(grid)(y)
     for f in reversed(filters):
         for _ in range(depth - 1):
-            y = OutConv(int(y.shape[-1]), activation="relu")(y)
-        y = UpConv(f)(y)
-    reconstruction = OutConv(channels)(y)
+            y = conv3x3(int(y.shape[-1]), kind, activation="relu")(y)
+        y = conv3x3(f, kind, transpose=True, activation="relu")(y)
+    reconstruction = conv3x3(channels, kind, activation="sigmoid")(y)
     encoded = encoder(image)
     if contrast:
         encoded = ViewContrast(contrast, name="view_contrast")(encoded)

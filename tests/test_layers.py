@@ -107,3 +107,30 @@ def test_which_layers_bring_their_own_jax_backward(layer, shape, own):
     layer.build(shape)
     jaxpr = str(jax.make_jaxpr(lambda x: layer(x))(jnp.zeros(shape)))
     assert ("custom_vjp" in jaxpr) == own
+
+
+def test_conv_kind_uses_stock_convolutions_past_the_cpu():
+    from recsys_nb.layers import conv_kind
+
+    assert conv_kind() == "matmul"  # this machine: JAX on a CPU
+    assert conv_kind(platform="cpu") == "matmul"
+    assert conv_kind(platform="gpu") == conv_kind(platform="tpu") == "stock"
+    assert conv_kind("stock", platform="cpu") == "stock"
+    with pytest.raises(ValueError, match="convolutions must be one of"):
+        conv_kind("cudnn")
+
+
+def test_stock_and_matmul_autoencoders_compute_the_same_function():
+    import recsys_nb
+
+    keras.utils.set_random_seed(0)
+    kwargs = {"input_shape": (16, 12, 1), "latent_dim": 4, "filters": (4, 8), "depth": 2}
+    fast = recsys_nb.build_autoencoder(**kwargs)
+    stock = recsys_nb.build_autoencoder(**kwargs, convolutions="stock")
+    kinds = {type(layer).__name__ for layer in stock.get_layer("decoder").layers}
+    assert {"Conv2D", "Conv2DTranspose"} <= kinds and "UpConv" not in kinds
+    stock.set_weights(fast.get_weights())  # one kernel layout
+    images = np.random.default_rng(0).random((3, 16, 12, 1)).astype("float32")
+    np.testing.assert_allclose(
+        stock.predict(images, verbose=0), fast.predict(images, verbose=0), atol=1e-5
+    )
