@@ -40,22 +40,29 @@ from .data import Dataset, data_root, load_catalog, load_image
 from .embed import Embeddings, embed, embed_catalog
 from .errors import RecsysError
 from .model import TrainedModel, load_model
+from .recipe import Recipe
 from .train import model_dir, quick_mode
 
 # --- the notebooks' data and models ---------------------------------------------------
 
 QUICK_ITEMS = 2000
 QUICK_SIZE = (32, 24)  # height, width: a quarter of the pixels of the full 64x48
-QUICK_FILTERS = (16, 32)
-QUICK_EPOCHS = 15
-QUICK_LEARNING_RATE = 2e-3
-FULL_EPOCHS = 20
+# the notebooks' own product models when make demo's are not there
+QUICK_RECIPE = Recipe(
+    dataset="products",
+    epochs=15,
+    image_size=QUICK_SIZE,
+    filters=(16, 32),
+    batch_size=64,
+    learning_rate=2e-3,
+)
+FULL_RECIPE = Recipe(dataset="products", epochs=20)
 COLOR_COLUMNS = ("articleType", "baseColour", "masterCategory", "subCategory", "gender")
 MAX_LEGEND = 12  # categories shown by name in a map; the rest become "other"
 THUMB_SIZE = (80, 60)  # height, width of thumbnails (the photos are 60x80)
 
 
-def notebook_catalog(quick: bool | None = None) -> Path:
+def notebook_catalog(quick: bool | None = None, items: int = QUICK_ITEMS) -> Path:
     """The catalogue folder the notebooks use.
 
     Full mode: the shared catalogue (``$RECSYS_NB_DATA/fashion-products``). Quick mode:
@@ -65,13 +72,13 @@ def notebook_catalog(quick: bool | None = None) -> Path:
     source = data_root() / "fashion-products"
     if not quick_mode(quick):
         return source
-    folder = settings.quick_catalog_dir(QUICK_ITEMS)
+    folder = settings.quick_catalog_dir(items)
     styles = folder / "styles.csv"
     if styles.is_file() and (folder / "images").is_dir():
         return folder
     if not (source / "styles.csv").is_file():
         load_catalog(source)  # raises the loader's error: where to get the data
-    lines = (source / "styles.csv").read_text().splitlines()[: QUICK_ITEMS + 1]
+    lines = (source / "styles.csv").read_text().splitlines()[: items + 1]
     (folder / "images").mkdir(parents=True, exist_ok=True)
     for line in lines[1:]:
         name = f"{line.split(',', 1)[0]}.jpg"
@@ -93,52 +100,36 @@ def notebook_model(
     retrain: bool = False,
     verbose=0,
     callbacks: list | None = None,
+    recipe: Recipe | None = None,
 ) -> TrainedModel:
     """A product model for the notebooks: reused when already trained, else trained now.
 
-    Quick mode: ``models/quick-<name>`` trained for a few epochs on the quick catalogue
-    (under a minute on 2 cores). Full mode: ``models/<name>`` (``make demo`` trains
-    ``models/products``), trained for 20 epochs on the whole catalogue when missing.
-    A variant (another ``latent_dim`` or ``loss``) gets its own folder,
-    ``<name>-z<latent_dim>-<loss>``.
+    Quick mode: ``models/quick-<name>`` trained with :data:`QUICK_RECIPE` on the quick
+    catalogue (under a minute on 2 cores). Full mode: ``models/<name>`` (``make demo``
+    trains ``models/products``, which is used as it is), else trained with
+    :data:`FULL_RECIPE` on the whole catalogue. A variant (another ``latent_dim`` or
+    ``loss``) gets its own folder, ``<name>-z<latent_dim>-<loss>``; ``recipe`` replaces
+    the mode's recipe.
     """
     from .train import train
 
     quick = quick_mode(quick)
+    recipe = (recipe or (QUICK_RECIPE if quick else FULL_RECIPE)).replace(
+        latent_dim=latent_dim, loss=loss
+    )
     if (latent_dim, loss) != (32, "bce"):
         name = f"{name}-z{latent_dim}-{loss}"
     folder = model_dir(f"quick-{name}" if quick else name)
-    want = {"latent_dim": latent_dim, "loss": loss, "quick": quick}
-    if quick:
-        want.update(input_shape=[*QUICK_SIZE, 3], requested_epochs=QUICK_EPOCHS)
     if not retrain and (folder / "meta.json").is_file():
         meta = json.loads((folder / "meta.json").read_text())
-        if all(meta.get(k) == v for k, v in want.items()) or (not quick and name == "products"):
+        if recipe.matches(meta, quick) or (not quick and name == "products"):
             return load_model(folder)
     catalog = notebook_catalog(quick)
-    if quick:
-        data = load_catalog(catalog, size=QUICK_SIZE)
-        return train(
-            data=data,
-            name=str(folder),
-            epochs=QUICK_EPOCHS,
-            filters=QUICK_FILTERS,
-            latent_dim=latent_dim,
-            loss=loss,
-            batch_size=64,
-            learning_rate=QUICK_LEARNING_RATE,
-            quick=True,
-            resume=False,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
     return train(
-        catalog,
+        recipe.replace(dataset=str(catalog)),
         str(folder),
-        epochs=FULL_EPOCHS,
-        latent_dim=latent_dim,
-        loss=loss,
-        quick=False,
+        quick=quick,
+        resume=not quick,
         verbose=verbose,
         callbacks=callbacks,
     )

@@ -161,21 +161,20 @@ def test_exports(tmp_path, umap_frame, store):
 
 def test_notebook_model_trains_once_then_reuses(tmp_path, monkeypatch, small_catalog):
     monkeypatch.setenv("RECSYS_NB_HOME", str(tmp_path))
-    monkeypatch.setattr(explore, "QUICK_ITEMS", 120)
-    monkeypatch.setattr(explore, "QUICK_EPOCHS", 1)
-    monkeypatch.setattr(explore, "QUICK_FILTERS", (4, 8))
     root = tmp_path / "shared"
     root.mkdir()
     (root / "fashion-products").symlink_to(small_catalog)
     monkeypatch.setenv("RECSYS_NB_DATA", str(root))
-    catalog = explore.notebook_catalog(quick=True)
+    catalog = explore.notebook_catalog(quick=True, items=120)
     assert catalog == tmp_path / "data" / "quick-catalog-120"
     assert len((catalog / "styles.csv").read_text().splitlines()) == 121
     assert len(list((catalog / "images").iterdir())) == 120
-    model = explore.notebook_model(quick=True, latent_dim=4)
+    tiny = explore.QUICK_RECIPE.replace(epochs=1, filters=(4, 8))
+    model = explore.notebook_model(quick=True, latent_dim=4, recipe=tiny)
     assert model.path == tmp_path / "models" / "quick-products-z4-bce"
     assert model.input_shape == (*explore.QUICK_SIZE, 3)
+    assert model.meta["source"] == str(tmp_path / "data" / f"quick-catalog-{explore.QUICK_ITEMS}")
     stamp = json.loads((model.path / "meta.json").read_text())["model_id"]
-    again = explore.notebook_model(quick=True, latent_dim=4)
+    again = explore.notebook_model(quick=True, latent_dim=4, recipe=tiny)
     assert again.meta["model_id"] == stamp
     assert explore.notebook_catalog(quick=False) == root / "fashion-products"
