@@ -29,6 +29,7 @@ DEFAULT_LATENT_DIM = 32
 DEFAULT_FILTERS = (32, 64)
 # Largest activation a micro-batch may hold: small enough for the CPU's caches.
 MICRO_BATCH_BYTES = 2**22
+TEACHER_HIDDEN = 512  # units of the distillation head's hidden layer
 
 
 @keras.saving.register_keras_serializable(package="recsys_nb")
@@ -334,6 +335,8 @@ def build_autoencoder(
     hog: float = 0.0,
     depth: int = 1,
     convolutions: str = "auto",
+    teacher: float = 0.0,
+    teacher_dim: int = 0,
 ) -> keras.Model:
     """A compiled autoencoder with ``encoder`` and ``decoder`` sub-models (Adam).
 
@@ -348,9 +351,13 @@ def build_autoencoder(
     :class:`ViewContrast` with that weight on the code: train it on batches of paired
     views (``recsys_nb.train(contrast=...)`` makes them). ``hog`` > 0 adds, with that
     weight, the distance between the input's and the reconstruction's edge histograms
-    (:class:`ShapeLoss`). ``convolutions`` chooses the convolution layers
-    (:func:`recsys_nb.layers.conv_kind`: by default the matmul layers on a CPU, Keras'
-    stock ones, cuDNN, on a GPU); the weights fit either.
+    (:class:`ShapeLoss`). ``teacher`` > 0 (with ``teacher_dim``) makes a training model
+    with a second output: a small head on the code that predicts a teacher network's
+    features of the input (distillation: fit it with ``y=(images, features)``), whose
+    :func:`cosine_distance` to the teacher's counts with that weight;
+    :func:`inference_model` drops the head after training. ``convolutions`` chooses the
+    convolution layers (:func:`recsys_nb.layers.conv_kind`: by default the matmul layers
+    on a CPU, Keras' stock ones, cuDNN, on a GPU); the weights fit either.
     """
     kind = conv_kind(convolutions)
     height, width, channels = (int(v) for v in input_shape)
@@ -401,10 +408,37 @@ def build_autoencoder(
     else:
         decoder = keras.Model(code, reconstruction, name="decoder")
         output = decoder(encoded)
-    autoencoder = Autoencoder(image, output, name="autoencoder")
     objective = ShapeLoss(loss, hog) if hog else LOSSES[loss]
-    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=objective)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    if teacher:
+        hidden = layers.Dense(TEACHER_HIDDEN, activation="relu", name="teacher_hidden")(encoded)
+        predicted = layers.Dense(int(teacher_dim), name="teacher")(hidden)
+        autoencoder = Autoencoder(image, [output, predicted], name="autoencoder")
+        autoencoder.compile(
+            optimizer=optimizer,
+            loss=[objective, cosine_distance],
+            loss_weights=[1.0, float(teacher)],
+        )
+        return autoencoder
+    autoencoder = Autoencoder(image, output, name="autoencoder")
+    autoencoder.compile(optimizer=optimizer, loss=objective)
     return autoencoder
+
+
+def inference_model(autoencoder: keras.Model) -> keras.Model:
+    """The image -> reconstruction model of a trained autoencoder (the teacher head of a
+    distilled one dropped; its encoder and decoder shared, not copied)."""
+    if len(autoencoder.outputs) == 1:
+        return autoencoder
+    return keras.Model(autoencoder.inputs, autoencoder.outputs[0], name="autoencoder")
+
+
+@keras.saving.register_keras_serializable(package="recsys_nb")
+def cosine_distance(y_true, y_pred):
+    """``1 - cos`` between each row of ``y_true`` and ``y_pred`` (0: same direction)."""
+    y_true = y_true / ops.sqrt(ops.sum(y_true * y_true, axis=-1, keepdims=True) + 1e-12)
+    y_pred = y_pred / ops.sqrt(ops.sum(y_pred * y_pred, axis=-1, keepdims=True) + 1e-12)
+    return 1.0 - ops.sum(y_true * y_pred, axis=-1)
 
 
 @dataclass

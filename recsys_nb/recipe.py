@@ -105,6 +105,15 @@ class Recipe:
             metavar="WEIGHT",
         ),
     )
+    teacher: float = field(
+        default=0.0,
+        metadata=_opt(
+            "also train a small head on the code to predict the pretrained CNN's features "
+            "of the input (distillation, with this weight; grey input keeps colour out)",
+            float,
+            metavar="WEIGHT",
+        ),
+    )
     whiten: float | None = field(
         default=None,
         metadata=_opt(
@@ -126,6 +135,7 @@ class Recipe:
                 set_(self, name, _ints(value) if isinstance(value, str) else tuple(value))
         set_(self, "contrast", _weight("contrast", self.contrast))
         set_(self, "hog", _weight("hog", self.hog))
+        set_(self, "teacher", _weight("teacher", self.teacher))
         set_(self, "colour_hint", bool(self.colour_hint))
         if self.epochs is not None and self.epochs < 1:
             raise RecsysError(f"epochs must be at least 1, got {self.epochs}")
@@ -197,6 +207,7 @@ class Recipe:
             colour_hint=bool(meta.get("colour_hint")),
             contrast=meta.get("contrast") or 0.0,
             hog=meta.get("hog") or 0.0,
+            teacher=meta.get("teacher") or 0.0,
             whiten=(meta.get("latent_transform") or {}).get("whiten"),
         )
 

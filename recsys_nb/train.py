@@ -28,12 +28,13 @@ from .data import (
     load_dataset,
     load_fashion_mnist,
 )
-from .embed import fit_latent_transform
+from .embed import fit_latent_transform, l2_normalize
 from .errors import RecsysError
 from .model import (
     DEFAULT_FILTERS,
     TrainedModel,
     build_autoencoder,
+    inference_model,
     load_model,
     save_model,
     split_settings,
@@ -77,9 +78,11 @@ class _Augmented(keras.utils.PyDataset):
     layout :class:`recsys_nb.model.ViewContrast` expects).
     """
 
-    def __init__(self, images: np.ndarray, batch_size: int, kinds, seed: int, views: int = 1):
+    def __init__(
+        self, images: np.ndarray, batch_size: int, kinds, seed: int, views: int = 1, extra=None
+    ):
         super().__init__()
-        self.views = views
+        self.views, self.extra = views, extra
         self.images, self.batch_size = images, max(1, batch_size // views)
         self.target_kinds = [k for k in kinds if k not in INPUT_ONLY_AUGMENTATIONS]
         self.input_kinds = [k for k in kinds if k in INPUT_ONLY_AUGMENTATIONS]
@@ -93,9 +96,10 @@ class _Augmented(keras.utils.PyDataset):
         rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
         rows = np.tile(rows, self.views)
         target = augment_images(self.images[rows], self.target_kinds, self.rng)
-        if not self.input_kinds:
-            return target, target
-        return augment_images(target, self.input_kinds, self.rng), target
+        inputs = augment_images(target, self.input_kinds, self.rng) if self.input_kinds else target
+        if self.extra is None:
+            return inputs, target
+        return inputs, (target, self.extra[rows])
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.images))
@@ -163,8 +167,9 @@ def train(
             f"{data.name} has {len(data)} images: too few for a train/validation split"
         )
 
+    teacher = _teacher_targets(recipe, train_set, val_set)
     keras.utils.set_random_seed(recipe.seed)
-    config = _model_config(recipe, data)
+    config = _model_config(recipe, data, teacher)
     folder.mkdir(parents=True, exist_ok=True)
     autoencoder, initial_epoch, history = _build_or_resume(folder, config, recipe, resume)
     callbacks = [
@@ -176,9 +181,10 @@ def train(
         *(callbacks or []),
     ]
     started = dt.datetime.now(dt.UTC)
+    val_target = val_set.images if teacher is None else (val_set.images, teacher[1])
     autoencoder.fit(
-        **_fit_inputs(recipe, train_set, initial_epoch),
-        validation_data=(val_set.images, val_set.images),
+        **_fit_inputs(recipe, train_set, initial_epoch, teacher),
+        validation_data=(val_set.images, val_target),
         epochs=recipe.epochs,
         initial_epoch=initial_epoch,
         callbacks=callbacks,
@@ -190,7 +196,7 @@ def train(
             train_set.images, batch_size=1024, verbose=0
         )
         meta["latent_transform"] = fit_latent_transform(codes, recipe.whiten)
-    save_model(autoencoder, folder, meta)
+    save_model(inference_model(autoencoder), folder, meta)
     for leftover in ("checkpoint.keras", "checkpoint.json", "embeddings.npz"):
         (folder / leftover).unlink(missing_ok=True)
     return load_model(folder)
@@ -218,7 +224,18 @@ def _load(recipe: Recipe) -> Dataset:
     return load_dataset(recipe.dataset, size=size, channels=recipe.channels or 3)
 
 
-def _model_config(recipe: Recipe, data: Dataset) -> dict:
+def _teacher_targets(recipe: Recipe, train_set: Dataset, val_set: Dataset):
+    """The teacher's features (L2-normalised) of the training and validation images, or
+    ``None`` without a teacher term: EfficientNet-Lite0's pooled features of the very
+    images the model sees (grey ones for a grey model), cached per catalogue."""
+    if not recipe.teacher:
+        return None
+    from .cnn import teacher_features
+
+    return tuple(l2_normalize(teacher_features(part)) for part in (train_set, val_set))
+
+
+def _model_config(recipe: Recipe, data: Dataset, teacher=None) -> dict:
     """The architecture and losses: :func:`build_autoencoder`'s arguments plus ``augment``
     (a resumed checkpoint must have been trained with the very same)."""
     config = {
@@ -234,6 +251,8 @@ def _model_config(recipe: Recipe, data: Dataset) -> dict:
         "contrast": recipe.contrast,
         "hog": recipe.hog,
         "depth": recipe.depth if recipe.depth != 1 else None,
+        "teacher": recipe.teacher,
+        "teacher_dim": None if teacher is None else int(teacher[0].shape[1]),
     }
     config.update({k: v for k, v in optional.items() if v})
     return config
@@ -252,15 +271,18 @@ def _build_or_resume(folder: Path, config: dict, recipe: Recipe, resume: bool):
     return model, 0, {}
 
 
-def _fit_inputs(recipe: Recipe, train_set: Dataset, initial_epoch: int) -> dict:
+def _fit_inputs(recipe: Recipe, train_set: Dataset, initial_epoch: int, teacher=None) -> dict:
+    extra = None if teacher is None else teacher[0]
     if recipe.augment:
         views = 2 if recipe.contrast else 1
         seed = recipe.seed + initial_epoch
-        batches = _Augmented(train_set.images, recipe.batch_size, recipe.augment, seed, views)
+        batches = _Augmented(
+            train_set.images, recipe.batch_size, recipe.augment, seed, views, extra
+        )
         return {"x": batches}
     return {
         "x": train_set.images,
-        "y": train_set.images,
+        "y": train_set.images if extra is None else (train_set.images, extra),
         "batch_size": recipe.batch_size,
         "shuffle": True,
     }
@@ -296,6 +318,7 @@ def _meta(recipe, folder, data, train_set, val_set, history, quick, started) -> 
         "colour_hint": recipe.colour_hint,
         "contrast": recipe.contrast,
         "hog": recipe.hog,
+        "teacher": recipe.teacher,
         "depth": recipe.depth,
         "versions": _versions(),
         "git_commit": _git_commit(),
