@@ -7,8 +7,11 @@ same settings is reused, so a second run only embeds and evaluates.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+
+import keras
 
 from .errors import RecsysError
 from .recipe import Recipe
@@ -51,6 +54,47 @@ def _up_to_date(name: str, recipe: Recipe, quick: bool) -> bool:
         return False
 
 
+class _Stages:
+    """One line per stage of the demo: what starts, and when it ends, its time and the
+    demo's so far."""
+
+    def __init__(self, total: int):
+        self.started, self.total, self.done = time.time(), total, 0
+
+    @contextlib.contextmanager
+    def stage(self, what: str):
+        self.done += 1
+        began = time.time()
+        print(f"\n[{self.done}/{self.total}] {what} ...", flush=True)
+        yield
+        now = time.time()
+        print(
+            f"[{self.done}/{self.total}] {what}: {now - began:.0f} s "
+            f"(demo so far {now - self.started:.0f} s)",
+            flush=True,
+        )
+
+
+class _EpochClock(keras.callbacks.Callback):
+    """After each epoch: elapsed time and an estimate of the time left."""
+
+    def __init__(self, name: str, epochs: int):
+        super().__init__()
+        self.name, self.epochs = name, epochs
+
+    def on_train_begin(self, logs=None):
+        self.began = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.time() - self.began
+        left = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
+        print(
+            f"    {self.name}: epoch {epoch + 1}/{self.epochs}, {elapsed:.0f} s, "
+            f"about {left:.0f} s left",
+            flush=True,
+        )
+
+
 def run(quick: bool = False, retrain: bool = False) -> int:
     from .cli import format_results
     from .evaluate import evaluate
@@ -58,18 +102,21 @@ def run(quick: bool = False, retrain: bool = False) -> int:
     from .train import model_dir, train
 
     started = time.time()
+    stages = _Stages(2 * len(REFERENCE))
     summary = []
     for name, recipe in REFERENCE.items():
-        print(f"\n=== {name}: training ===", flush=True)
         if quick:
             recipe = recipe.replace(epochs=None)
-        if not retrain and _up_to_date(name, recipe, quick):
-            print(f"{model_dir(name)} is up to date (use --retrain to train again)")
-        else:
-            print(recipe.command(name), flush=True)
-            train(recipe, name, quick=quick, verbose=2)
-        store = MemoryStore.from_model(model_dir(name))
-        report = evaluate(store.model, limit=2000 if quick else None)
+        with stages.stage(f"{name}: train"):
+            if not retrain and _up_to_date(name, recipe, quick):
+                print(f"{model_dir(name)} is up to date (use --retrain to train again)")
+            else:
+                print(recipe.command(name), flush=True)
+                clock = _EpochClock(name, recipe.resolved_epochs(quick))
+                train(recipe, name, quick=quick, verbose=0, callbacks=[clock])
+        with stages.stage(f"{name}: embed the catalogue and evaluate"):
+            store = MemoryStore.from_model(model_dir(name))
+            report = evaluate(store.model, limit=2000 if quick else None)
         summary.append((name, store, report))
 
     print("\n=== what the demo made ===")

@@ -20,6 +20,7 @@ from .errors import RecsysError
 from .model import check_depth
 
 LOSS_NAMES = ("bce", "mse")
+SCHEDULES = ("constant", "cosine")
 DEFAULT_EPOCHS = 20
 QUICK_EPOCHS = 2
 
@@ -64,6 +65,15 @@ class Recipe:
         metadata=_opt("height,width of catalogue images (default 64,48)", _ints, metavar="H,W"),
     )
     learning_rate: float = field(default=1e-3, metadata=_opt("Adam's learning rate", float))
+    schedule: str = field(
+        default="constant",
+        metadata=_opt(
+            "learning rate over the run: constant, or cosine (a short warm-up to the "
+            "learning rate, then a cosine decay to 1% of it by the last epoch)",
+            str,
+            choices=list(SCHEDULES),
+        ),
+    )
     val_fraction: float = field(
         default=0.1, metadata=_opt("share of items held out for validation, by id", float)
     )
@@ -139,6 +149,10 @@ class Recipe:
         set_(self, "colour_hint", bool(self.colour_hint))
         if self.epochs is not None and self.epochs < 1:
             raise RecsysError(f"epochs must be at least 1, got {self.epochs}")
+        if self.schedule not in SCHEDULES:
+            raise RecsysError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
         if self.loss not in LOSS_NAMES:
             raise RecsysError(f"loss must be one of {', '.join(LOSS_NAMES)}, got {self.loss!r}")
         set_(self, "depth", check_depth(self.depth))
@@ -201,6 +215,7 @@ class Recipe:
             channels=channels,
             image_size=None if meta.get("dataset") == "fashion-mnist" else (height, width),
             learning_rate=(meta.get("optimizer") or {}).get("learning_rate", 1e-3),
+            schedule=(meta.get("optimizer") or {}).get("schedule", "constant"),
             val_fraction=split.get("val_fraction", 0.1),
             seed=split.get("seed", 0),
             augment=tuple(meta.get("augment") or ()),

@@ -169,7 +169,7 @@ def train(
 
     teacher = _teacher_targets(recipe, train_set, val_set)
     keras.utils.set_random_seed(recipe.seed)
-    config = _model_config(recipe, data, teacher)
+    config = _model_config(recipe, data, teacher, len(train_set))
     folder.mkdir(parents=True, exist_ok=True)
     autoencoder, initial_epoch, history = _build_or_resume(folder, config, recipe, resume)
     callbacks = [
@@ -235,7 +235,7 @@ def _teacher_targets(recipe: Recipe, train_set: Dataset, val_set: Dataset):
     return tuple(l2_normalize(teacher_features(part)) for part in (train_set, val_set))
 
 
-def _model_config(recipe: Recipe, data: Dataset, teacher=None) -> dict:
+def _model_config(recipe: Recipe, data: Dataset, teacher=None, n_train: int = 0) -> dict:
     """The architecture and losses: :func:`build_autoencoder`'s arguments plus ``augment``
     (a resumed checkpoint must have been trained with the very same)."""
     config = {
@@ -253,7 +253,11 @@ def _model_config(recipe: Recipe, data: Dataset, teacher=None) -> dict:
         "depth": recipe.depth if recipe.depth != 1 else None,
         "teacher": recipe.teacher,
         "teacher_dim": None if teacher is None else int(teacher[0].shape[1]),
+        "schedule": None if recipe.schedule == "constant" else recipe.schedule,
     }
+    if recipe.schedule != "constant":  # the schedule runs over every step of the run
+        per_batch = recipe.batch_size // (2 if recipe.contrast else 1)
+        optional["total_steps"] = -(-n_train // per_batch) * recipe.epochs
     config.update({k: v for k, v in optional.items() if v})
     return config
 
@@ -306,7 +310,11 @@ def _meta(recipe, folder, data, train_set, val_set, history, quick, started) -> 
         "latent_dim": recipe.latent_dim,
         "filters": list(recipe.filters),
         "loss": recipe.loss,
-        "optimizer": {"name": "adam", "learning_rate": recipe.learning_rate},
+        "optimizer": {
+            "name": "adam",
+            "learning_rate": recipe.learning_rate,
+            "schedule": recipe.schedule,
+        },
         "batch_size": recipe.batch_size,
         "requested_epochs": recipe.epochs,
         "epochs": len(history["loss"]),

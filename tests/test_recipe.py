@@ -109,3 +109,24 @@ def test_train_saves_the_resolved_recipe(small_catalog, models_dir):
     assert model.meta["hog"] == 1.0 and model.meta["filters"] == [4, 8]  # flat keys derived
     with pytest.raises(recsys_nb.RecsysError, match="unknown option.*colour"):
         recsys_nb.train(wanted, "x", colour=1)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    from recsys_nb.model import learning_rate_schedule
+
+    assert learning_rate_schedule(1e-3, "constant", None) == 1e-3
+    lr = learning_rate_schedule(1e-3, "cosine", 200)
+    at = [float(lr(step)) for step in (0, 10, 105, 200)]
+    assert at[0] == pytest.approx(1e-4) and at[1] == pytest.approx(1e-3)
+    assert at[1] > at[2] > at[3] and at[3] == pytest.approx(1e-5, rel=0.05)
+    with pytest.raises(recsys_nb.RecsysError, match="schedule must be one of"):
+        Recipe(schedule="step")
+
+
+def test_train_with_a_cosine_schedule_records_it(small_catalog, models_dir):
+    data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
+    recipe = Recipe(epochs=2, filters=(4, 8), latent_dim=4, schedule="cosine", batch_size=64)
+    model = recsys_nb.train(recipe, str(models_dir / "cosine"), data=data, verbose=0)
+    assert model.meta["optimizer"]["schedule"] == "cosine"
+    assert Recipe.from_meta(model.meta).schedule == "cosine"
+    assert not recipe.replace(schedule="constant").matches(model.meta, quick=False)
