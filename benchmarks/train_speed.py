@@ -49,6 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BATCH = 256
+TEACHER_DIM = 1280  # EfficientNet-Lite0's pooled features
 MARK = "@@bench "
 
 MODELS = {
@@ -61,6 +62,19 @@ MODELS = {
         "title": "product photos 64x48x3, filters 32/64/128",
         "shape": (64, 48, 3),
         "filters": (32, 64, 128),
+    },
+    # make demo's reference recipes (recsys_nb.demo.REFERENCE): their losses and depth
+    "28x28-reference": {
+        "title": "make demo's Fashion-MNIST recipe (28x28x1)",
+        "shape": (28, 28, 1),
+        "filters": (32, 64),
+        "recipe": "fashion-mnist",
+    },
+    "product-reference": {
+        "title": "make demo's product recipe (64x48, grey)",
+        "shape": (64, 48, 1),
+        "filters": (32, 64, 128),
+        "recipe": "products",
     },
 }
 # variant: (Keras backend, layers, train step); "micro": recsys_nb's micro-batched train
@@ -77,10 +91,14 @@ PLANS = {
     "quick": {
         "28x28": (3, 5, 2048, ["keras-jax", "keras-torch", "keras-jax-stock"]),
         "product": (3, 2, 1024, ["keras-jax", "keras-torch"]),
+        "28x28-reference": (3, 3, 1024, ["keras-jax"]),
+        "product-reference": (3, 2, 1024, ["keras-jax"]),
     },
     "full": {
         "28x28": (6, 10, 4096, list(VARIANTS)),
         "product": (4, 4, 2048, list(VARIANTS)),
+        "28x28-reference": (4, 6, 2048, ["keras-jax", "keras-jax-whole"]),
+        "product-reference": (4, 3, 2048, ["keras-jax", "keras-jax-whole"]),
     },
 }
 
@@ -109,10 +127,10 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
     imported = time.perf_counter()
 
     spec = MODELS[model_key]
-    if model_key == "28x28":
+    if spec["shape"][:2] == (28, 28):
         data = recsys_nb.load_fashion_mnist("train")
     else:
-        data = recsys_nb.load_catalog()
+        data = recsys_nb.load_catalog(channels=spec["shape"][-1])
     train_set, val_set = data.split(0.1, 0)
     order = np.random.default_rng(0).permutation(len(train_set))[:train_n]
     x_train = np.ascontiguousarray(train_set.images[order])
@@ -125,8 +143,9 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
     keras.utils.set_random_seed(0)
     t0 = time.perf_counter()
     net = model_mod.build_autoencoder(
-        spec["shape"], 32, spec["filters"], "bce", convolutions=convolutions
+        spec["shape"], 32, spec["filters"], "bce", convolutions=convolutions, **_recipe_terms(spec)
     )
+    teacher_dim = len(net.outputs) > 1 and int(net.outputs[1].shape[-1])
     if step == "keras":
         net.micro_batch = 0  # Keras' own train step on the whole batch
     cursor = 0
@@ -136,8 +155,9 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
         idx = (cursor + np.arange(steps * BATCH)) % len(x_train)
         cursor += steps * BATCH
         batch = x_train[idx]
+        target = (batch, _teacher_stand_in(len(batch), teacher_dim)) if teacher_dim else batch
         t, cpu = time.perf_counter(), time.process_time()
-        net.fit(batch, batch, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        net.fit(batch, target, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
         fit.cpu_s = time.process_time() - cpu
         return time.perf_counter() - t
 
@@ -158,10 +178,35 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
                 event="trained", seconds=seconds, img_s=n / seconds, cpu_ms_img=fit.cpu_s / n * 1e3
             )
         elif cmd["cmd"] == "eval":
-            loss = net.evaluate(x_val, x_val, batch_size=BATCH, verbose=0)
+            target = (x_val, _teacher_stand_in(len(x_val), teacher_dim)) if teacher_dim else x_val
+            loss = net.evaluate(x_val, target, batch_size=BATCH, verbose=0)
+            loss = loss[0] if isinstance(loss, list) else loss
             _say(event="eval", val_loss=float(loss), steps=cursor // BATCH)
         else:
             break
+
+
+def _recipe_terms(spec: dict) -> dict:
+    """build_autoencoder's loss terms and depth of a reference recipe (none for the plain
+    models). A batch of the benchmark is one of the recipe's batches: with the view
+    contrast, its halves are taken as the two views."""
+    if "recipe" not in spec:
+        return {}
+    from recsys_nb.demo import REFERENCE
+
+    r = REFERENCE[spec["recipe"]]
+    terms = {"depth": r.depth, "hog": r.hog, "contrast": r.contrast}
+    if r.teacher:
+        terms.update(teacher=r.teacher, teacher_dim=TEACHER_DIM)
+    return terms
+
+
+def _teacher_stand_in(n: int, dim: int):
+    """Unit vectors in place of the teacher's features: the same shapes and cost."""
+    import numpy as np
+
+    v = np.random.default_rng(n).normal(size=(n, dim)).astype("float32")
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 # ---------------------------------------------------------------------------- parent
@@ -351,7 +396,11 @@ def summary(rows) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds/variants, < 3 min")
-    parser.add_argument("--models", default="28x28,product", help="comma list: 28x28,product")
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help=f"comma list of {', '.join(MODELS)}",
+    )
     parser.add_argument("--variants", help="comma list (default: the mode's plan)")
     parser.add_argument("--no-save", action="store_true", help="do not write benchmarks/results")
     parser.add_argument(
