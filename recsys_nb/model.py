@@ -334,6 +334,7 @@ def build_autoencoder(
     contrast: float = 0.0,
     hog: float = 0.0,
     depth: int = 1,
+    decoder_depth: int | None = None,
     convolutions: str = "auto",
     teacher: float = 0.0,
     teacher_dim: int = 0,
@@ -346,7 +347,9 @@ def build_autoencoder(
     encoder, mirrored by a stride-2 transposed one in the decoder. ``depth`` > 1 adds
     ``depth - 1`` stride-1 3x3 convolutions (ReLU) at each level, after the encoder's
     downsampling and before the decoder's upsampling: more non-linearity and a wider
-    view per level at the same code size.
+    view per level at the same code size. ``decoder_depth`` sets the decoder's apart (by
+    default the same): the code is the encoder's, and the decoder's extra convolutions at
+    the larger levels are the step's largest cost.
 
     ``colour_hint``: the decoder also gets the input's colour histogram
     (:class:`ColourHint`), so that the code can leave colour out. ``contrast`` > 0 adds
@@ -370,6 +373,8 @@ def build_autoencoder(
     if channels not in (1, 3):
         raise RecsysError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
     depth = check_depth(depth)
+    if decoder_depth is not None:
+        decoder_depth = check_depth(decoder_depth)
     if not filters or height % scale or width % scale:
         raise RecsysError(
             f"input {height}x{width} must be divisible by 2**len(filters) = {scale} "
@@ -397,7 +402,7 @@ def build_autoencoder(
     y = layers.Dense(int(np.prod(grid)), activation="relu")(y)
     y = layers.Reshape(grid)(y)
     for f in reversed(filters):
-        for _ in range(depth - 1):
+        for _ in range((depth if decoder_depth is None else decoder_depth) - 1):
             y = conv3x3(int(y.shape[-1]), kind, activation="relu")(y)
         y = conv3x3(f, kind, transpose=True, activation="relu")(y)
     reconstruction = conv3x3(channels, kind, activation="sigmoid")(y)

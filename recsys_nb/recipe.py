@@ -55,6 +55,10 @@ class Recipe:
         default=1,
         metadata=_opt("3x3 convolutions per resolution level (2 adds a stride-1 one)", int),
     )
+    decoder_depth: int | None = field(
+        default=None,
+        metadata=_opt("the decoder's convolutions per level (default: --depth)", int),
+    )
     loss: str = field(default="bce", metadata=_opt("pixel loss", str, choices=list(LOSS_NAMES)))
     channels: int | None = field(
         default=None,
@@ -156,6 +160,8 @@ class Recipe:
         if self.loss not in LOSS_NAMES:
             raise RecsysError(f"loss must be one of {', '.join(LOSS_NAMES)}, got {self.loss!r}")
         set_(self, "depth", check_depth(self.depth))
+        if self.decoder_depth is not None:
+            set_(self, "decoder_depth", check_depth(self.decoder_depth))
         check_whiten(self.whiten)
         unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
         if unknown:
@@ -211,6 +217,7 @@ class Recipe:
             latent_dim=meta.get("latent_dim", 32),
             filters=meta.get("filters"),
             depth=meta.get("depth", 1),
+            decoder_depth=meta.get("decoder_depth"),
             loss=meta.get("loss", "bce"),
             channels=channels,
             image_size=None if meta.get("dataset") == "fashion-mnist" else (height, width),

@@ -130,3 +130,16 @@ def test_train_with_a_cosine_schedule_records_it(small_catalog, models_dir):
     assert model.meta["optimizer"]["schedule"] == "cosine"
     assert Recipe.from_meta(model.meta).schedule == "cosine"
     assert not recipe.replace(schedule="constant").matches(model.meta, quick=False)
+
+
+def test_decoder_depth_apart_from_the_encoder():
+    from recsys_nb.model import build_autoencoder
+
+    both = build_autoencoder((16, 12, 1), latent_dim=4, filters=(4, 8), depth=2)
+    lean = build_autoencoder((16, 12, 1), latent_dim=4, filters=(4, 8), depth=2, decoder_depth=1)
+    assert len(lean.get_layer("encoder").layers) == len(both.get_layer("encoder").layers)
+    assert len(both.get_layer("decoder").layers) - len(lean.get_layer("decoder").layers) == 2
+    recipe = Recipe(depth=2, decoder_depth=1)
+    assert "--decoder-depth 1" in recipe.command() and parse(recipe.command()) == recipe
+    with pytest.raises(recsys_nb.RecsysError, match="depth"):
+        Recipe(decoder_depth=0)
