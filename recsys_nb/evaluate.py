@@ -194,11 +194,12 @@ def evaluate(
     if split not in ("auto", "val", "all"):
         raise RecsysError(f"split must be 'auto', 'val' or 'all', got {split!r}")
     if dataset == "fashion-mnist" or (dataset is None and meta.get("dataset") == "fashion-mnist"):
-        fit = load_fashion_mnist("train")
         if split == "val":
-            fit, items = fit.split(*split_settings(meta))
-        else:
+            train_part, items = load_fashion_mnist("train").split(*split_settings(meta))
+            fit = lambda: train_part  # noqa: E731
+        else:  # the training set is read only if a baseline needs fitting on it
             items = load_fashion_mnist("test")
+            fit = lambda: load_fashion_mnist("train")  # noqa: E731
         labels = {"label": items.meta["label"].to_numpy()}
         colour, used = None, "val" if split == "val" else "test"
     else:
@@ -211,7 +212,8 @@ def evaluate(
         )
         own = Path(items.source).resolve() == Path(meta.get("source", "/nonexistent")).resolve()
         used = "val" if split == "val" or (split == "auto" and own) else "all"
-        fit = _training_part(meta, items, (height, width), own)
+        everything = items
+        fit = lambda: _training_part(meta, everything, (height, width), own)  # noqa: E731
         if used == "val":
             items = items.subset(is_validation(items.ids, *split_settings(meta)))
         missing = [c for c in (*PRODUCT_LABELS, COLOUR) if c not in items.meta.columns]
@@ -229,7 +231,7 @@ def evaluate(
     model_images = items.images if model.input_shape[-1] == 3 else grey(items.images)
     spaces = {"model": embed(model, model_images)}
     if baselines:
-        spaces.update(baseline_features(items.images, fit.images))
+        spaces.update(baseline_features(items.images, fit().images))
     results = {name: neighbour_metrics(v, labels, k, colour) for name, v in spaces.items()}
     return {"k": k, "n_items": len(items), "split": used, "results": results}
 
