@@ -353,7 +353,7 @@ def _preprocessing(size, channels: int) -> dict:
         "scale": "x / 255",
         "size": list(size),
         "channels": channels,
-        "fit": "bilinear resize keeping the aspect ratio, centred on white (PIL.ImageOps.pad)",
+        "fit": "ImageOps.pad: bilinear resize, centred on white",
     }
 
 
