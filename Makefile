@@ -1,38 +1,71 @@
-# recsys-nb: `make demo` runs the pipeline, `make test` runs every test.
-# Everything a step needs (venv, packages, mongod, Chromium, the widget bundle) is installed here.
+# recsys-nb: `make demo` runs the pipeline, `make test` runs every test, `make lint` checks
+# style and types. Each target installs what it needs (venv, packages, mongod, Chromium, the
+# widget bundle) and no more.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Every install is pinned by the lock file (constraints) and editable (the checkout is the package).
+PIP_INSTALL := $(VENV)/bin/pip install --quiet -c requirements-lock.txt -e
+DEPS := pyproject.toml requirements-lock.txt
+
+# What each set of extras has installed into the venv (a bigger set stamps the smaller ones too).
+STAMP_DEMO := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
+STAMP_BENCH := $(VENV)/.installed-bench
+STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test test-e2e lab setup widget system bench clean
+.PHONY: demo test test-e2e lint lab setup widget system bench clean
 
-demo: setup widget system
+# The package and its runtime dependencies only: no test tools, no mongod, no Chromium.
+demo: $(STAMP_DEMO) widget
 	$(PY) -m recsys_nb.demo
 
-test: setup widget system
+# The whole suite (what CI runs: .ci/run): dev and bench extras, the bundle, Chromium.
+test: $(STAMP_TEST) widget system
 	$(PY) -m pytest
 
 # The browser tests alone (the widget in a harness page and in a real JupyterLab).
 test-e2e: setup widget system
 	$(PY) -m pytest tests/ui
 
+# ruff on the Python code, tsc on the widget's TypeScript.
+lint: setup widgets-react/node_modules/.package-lock.json
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cd widgets-react && npm run --silent typecheck
+
 lab: setup widget
 	$(VENV)/bin/jupyter lab notebooks/
 
+# The development environment: the package, the dev extra (pytest, nbval, JupyterLab, ruff,
+# build, the local mongod).
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-lock.txt
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -c requirements-lock.txt -e '.[dev]'
+
+$(STAMP_DEMO): $(DEPS) | $(VENV)/bin/python
+	$(PIP_INSTALL) .
 	touch $@
 
-bench: setup
-	$(VENV)/bin/pip install --quiet -c requirements-lock.txt -e '.[bench]'
+$(STAMP): $(DEPS) | $(VENV)/bin/python
+	$(PIP_INSTALL) '.[dev]'
+	touch $@ $(STAMP_DEMO)
+
+$(STAMP_BENCH): $(DEPS) | $(VENV)/bin/python
+	$(PIP_INSTALL) '.[bench]'
+	touch $@ $(STAMP_DEMO)
+
+$(STAMP_TEST): $(DEPS) | $(VENV)/bin/python
+	$(PIP_INSTALL) '.[dev,bench]'
+	touch $@ $(STAMP) $(STAMP_BENCH) $(STAMP_DEMO)
+
+bench: $(STAMP_BENCH)
 	$(PY) benchmarks/train_speed.py
 
 # The widget bundle (recsys_nb/static/, not committed), rebuilt when its sources change.
+# Building the package (pip install ., python -m build) runs the same steps: hatch_widget.py.
 WIDGET_SRC := $(shell find widgets-react/src -type f -not -path '*/__tests__/*') widgets-react/build.mjs
 widget: recsys_nb/static/widget.js
 
@@ -50,4 +83,4 @@ system: /usr/bin/chromium
 	apt-get update && apt-get install -y --no-install-recommends chromium
 
 clean:
-	rm -rf $(VENV) recsys_nb/static widgets-react/node_modules data/cache
+	rm -rf $(VENV) recsys_nb/static widgets-react/node_modules data/cache build dist

@@ -5,7 +5,9 @@ The pipeline, one module per stage: ``data`` -> ``model`` -> ``train`` -> ``embe
 first imported (see ``_backend``).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+__version__ = _version("recsys-nb")  # one number with the widget: widgets-react/package.json
 
 from ._backend import ensure_backend
 

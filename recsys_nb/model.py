@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from . import settings
 from .data import LUMINANCE
 from .errors import RecsysError
 from .layers import conv3x3, conv_kind
@@ -529,10 +530,13 @@ def split_settings(meta: dict) -> tuple[float, int]:
 
 
 def load_model(folder) -> TrainedModel:
-    """Load a model folder written by :func:`save_model` / :func:`recsys_nb.train`."""
+    """Load a model folder written by :func:`save_model` / :func:`recsys_nb.train`, or a
+    model by name from the models folder (``"products"``: ``<home>/models/products``)."""
     if isinstance(folder, TrainedModel):
         return folder
     folder = Path(folder)
+    if not folder.is_dir() and len(folder.parts) == 1:
+        folder = settings.model_dir(folder.name)
     files = [folder / "model.keras", folder / "meta.json"]
     if not all(f.is_file() for f in files):
         raise RecsysError(

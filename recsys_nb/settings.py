@@ -85,6 +85,13 @@ def models_dir() -> Path:
     return home() / "models"
 
 
+def model_dir(name) -> Path:
+    """``<home>/models/<name>``; a name with a slash (or a Path) is a folder of its own."""
+    if isinstance(name, Path) or "/" in str(name) or os.sep in str(name):
+        return Path(name)
+    return models_dir() / str(name)
+
+
 def cache_dir() -> Path:
     """``<home>/data/cache``: decoded catalogue arrays and CNN features."""
     return home() / "data" / "cache"

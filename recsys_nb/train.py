@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
 import subprocess
 import uuid
@@ -53,10 +52,7 @@ def quick_mode(quick: bool | None = None) -> bool:
 
 def model_dir(name) -> Path:
     """``<home>/models/<name>`` (see :mod:`recsys_nb.settings`); a name with a slash is a path."""
-    name = str(name)
-    if "/" in name or os.sep in name:
-        return Path(name)
-    return settings.models_dir() / name
+    return settings.model_dir(name)
 
 
 def trained_with(meta: dict, recipe, quick: bool) -> bool:

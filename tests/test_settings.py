@@ -83,3 +83,16 @@ def test_quick_mode_from_the_environment(clean_env, value, quick):
     clean_env.setenv(settings.QUICK_ENV, value)
     assert settings.quick() is quick
     assert settings.quick(not quick) is (not quick)  # an explicit value wins
+
+
+def test_a_model_loads_by_name_from_the_models_folder(clean_env, tmp_path, tiny_product_model):
+    import shutil
+
+    import recsys_nb
+
+    clean_env.setenv(settings.HOME_ENV, str(tmp_path))
+    shutil.copytree(tiny_product_model.path, tmp_path / "models" / "tiny")
+    clean_env.chdir(tmp_path)  # a bare name is looked up in the models folder, not here
+    assert recsys_nb.load_model("tiny").path == tmp_path / "models" / "tiny"
+    with pytest.raises(recsys_nb.RecsysError, match="not a model folder"):
+        recsys_nb.load_model("missing")
