@@ -134,6 +134,31 @@ VARIANTS = {
         },
         "fm-hog300-deep": {"dataset": "fashion-mnist", "epochs": 8, "hog": 300.0, "depth": 2},
         "fm-hog300-deep-16": {"dataset": "fashion-mnist", "epochs": 16, "hog": 300.0, "depth": 2},
+        # the demo-time issue: fewer epochs with a cosine schedule, a lighter decoder
+        "fm-cos4": {
+            "dataset": "fashion-mnist",
+            "epochs": 4,
+            "hog": 300.0,
+            "depth": 2,
+            "schedule": "cosine",
+            "learning_rate": 0.003,
+        },
+        "fm-dec1-cos6": {
+            "dataset": "fashion-mnist",
+            "epochs": 6,
+            "hog": 300.0,
+            "depth": 2,
+            "decoder_depth": 1,
+            "schedule": "cosine",
+            "learning_rate": 0.003,
+        },
+        "p-cos4": {
+            **CONTRAST_FIELDS,
+            "epochs": 4,
+            "hog": 300.0,
+            "schedule": "cosine",
+            "learning_rate": 0.002,
+        },
     }.items()
 }
 # latent transforms evaluated on every model, fitted on its own training codes
