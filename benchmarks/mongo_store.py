@@ -20,6 +20,12 @@ when it is there, else from built-in lists with similar proportions, are written
 3. **Scaling** of exact search at 10k, 100k and 1M vectors (``--quick``: 10k and 100k):
    write time, cache load time, query p50/p95, the RSS of this process (and its growth
    from loading the cache) and of mongod.
+4. **The whole catalogue**, 100k items with thumbnails (what ``recsys-nb index`` writes):
+   ``index_embeddings`` with image files (the shared catalogue's product photos, reused
+   round-robin for 100k ids; generated JPEGs when it is missing): the checks before the
+   first write (content key, every thumbnail), items + thumbnails per second, vectors
+   per second, a second model on the same catalogue (vectors only), and the database's
+   size per 100k items, per collection. ``--catalog-only`` runs this part alone.
 
 Prints a table, saves ``benchmarks/results/mongo_store.json`` and ``.md`` (``--quick``:
 ``mongo_store_quick.*``).
@@ -347,7 +353,138 @@ def scale_bench(uri: str, mongod_pid: int | None, n: int, pool, n_queries: int) 
 # --- report ----------------------------------------------------------------------------------
 
 
+def bench_images(tmp: Path, n_files: int = 2000) -> tuple[list[str], str]:
+    """Image files to index: the shared catalogue's photos, else generated JPEGs."""
+    photos = CATALOG.parent / "images"
+    if photos.is_dir():
+        files = sorted(photos.glob("*.jpg"))[:n_files]
+        if files:
+            return [str(f) for f in files], f"{len(files)} product photos from {photos.parent.name}"
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    folder = tmp / "images"
+    folder.mkdir(exist_ok=True)
+    files = []
+    for i in range(n_files):
+        pixels = np.full((80, 60, 3), 255, np.uint8)
+        pixels[10:70, 10:50] = rng.integers(0, 255, 3)
+        pixels += rng.integers(0, 8, pixels.shape, dtype=np.uint8)
+        path = folder / f"{i}.jpg"
+        Image.fromarray(pixels).save(path, quality=90)
+        files.append(str(path))
+    return files, f"{n_files} generated 60x80 JPEGs"
+
+
+def catalog_bench(uri: str, pool, tmp: Path, n: int = 100_000) -> dict:
+    """index_embeddings with thumbnails: phases, rates and the database's size."""
+    files, images_from = bench_images(tmp)
+    emb = synthetic(n, pool, seed=7, model_id=f"catalog-{n}")
+    emb.meta["image_path"] = [files[i % len(files)] for i in range(n)]
+    store = fresh(uri, "bench_catalog")
+    marks: dict = {"items": [], "vectors": []}
+
+    def mark(kind):
+        return lambda done, total: marks[kind].append((time.perf_counter(), done))
+
+    t0 = time.perf_counter()
+    result = store.index_embeddings(
+        emb,
+        latent_dim=DIM,
+        name="catalog",
+        meta={"model_id": emb.model_id},
+        images=emb.meta["image_path"],
+        on_items=mark("items"),
+        on_batch=mark("vectors"),
+    )
+    total = time.perf_counter() - t0
+    assert result["items_written"] == result["thumbnails_written"] == result["written"] == n
+
+    def rate(points, start):
+        (t_end, done) = points[-1]
+        return round(done / (t_end - start))
+
+    items_start = marks["items"][0][0] - (marks["items"][1][0] - marks["items"][0][0])
+    checks_s = items_start - t0  # key, thumbnails (spooled), reads before the first write
+    out = {
+        "n": n,
+        "images": images_from,
+        "total_s": round(total, 2),
+        "checks_before_writing_s": round(checks_s, 2),
+        "items_per_s": rate(marks["items"], items_start),
+        "vectors_per_s": rate(marks["vectors"], marks["items"][-1][0]),
+        "whole_call_items_per_s": round(n / total),
+    }
+    second = synthetic(n, pool, seed=8, model_id=f"catalog-{n}-b")
+    second.meta = emb.meta
+    t0 = time.perf_counter()
+    again = store.index_embeddings(
+        second, latent_dim=DIM, name="catalog", meta={"model_id": second.model_id},
+        images=emb.meta["image_path"],
+    )  # fmt: skip
+    out["second_model_s"] = round(time.perf_counter() - t0, 2)
+    assert again["items_written"] == again["thumbnails_written"] == 0
+    thumbs = [len(d["data"]) for d in store.thumbnails_collection.find({}, {"data": 1})]
+    out["thumbnail_bytes_mean"] = round(float(np.mean(thumbs)))
+    sizes = {}
+    for name in ("items", "thumbnails", "embeddings"):
+        st = store.db.command("collStats", name)
+        sizes[name] = {
+            "data_mb": round(st["size"] / 2**20, 1),
+            "storage_mb": round(st["storageSize"] / 2**20, 1),
+            "index_mb": round(st["totalIndexSize"] / 2**20, 1),
+        }
+    sizes["embeddings"]["models"] = 2
+    db = store.db.command("dbStats")
+    out["sizes"] = sizes
+    out["db_data_mb"] = round(db["dataSize"] / 2**20, 1)
+    out["db_storage_mb"] = round((db["storageSize"] + db["indexSize"]) / 2**20, 1)
+    store._client.drop_database("bench_catalog")
+    store.close()
+    return out
+
+
+def catalog_markdown(c: dict) -> list[str]:
+    per = 100_000 / c["n"]
+    rows = [
+        f"## The whole catalogue: {c['n']:,} items with thumbnails ({c['images']})",
+        "",
+        f"`index_embeddings` with image files, 32-d vectors, one model: {c['total_s']} s "
+        f"({c['whole_call_items_per_s']:,} items/s over the whole call), of which "
+        f"{c['checks_before_writing_s']} s of checks before the first write (content key, "
+        "every thumbnail made and spooled).",
+        "",
+        "| phase | per s |",
+        "|---|---:|",
+        f"| items + thumbnails written | {c['items_per_s']:,} items |",
+        f"| vectors written | {c['vectors_per_s']:,} vectors |",
+        "",
+        f"A second model on the same catalogue (vectors only; items and thumbnails shared): "
+        f"{c['second_model_s']} s. Thumbnails average {c['thumbnail_bytes_mean']:,} bytes.",
+        "",
+        "| collection (per 100k items) | data MB | storage MB | index MB |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, st in c["sizes"].items():
+        label = f"{name} ({st['models']} models)" if "models" in st else name
+        rows.append(
+            f"| {label} | {st['data_mb'] * per:.1f} | {st['storage_mb'] * per:.1f} | "
+            f"{st['index_mb'] * per:.1f} |"
+        )
+    rows += [
+        f"| whole database (data / on disk incl. indexes) | {c['db_data_mb'] * per:.1f} | "
+        f"{c['db_storage_mb'] * per:.1f} | |",
+        "",
+    ]
+    return rows
+
+
 def markdown(res: dict) -> str:
+    if "write" not in res:  # --catalog-only
+        return "\n".join(
+            [f"# MongoDB store benchmark ({res['when']})", "", res["machine"], ""]
+            + catalog_markdown(res["catalog"])
+        )
     w, q = res["write"], res["query"]
     lines = [
         f"# MongoDB store benchmark ({res['when']})",
@@ -401,6 +538,8 @@ def markdown(res: dict) -> str:
             f"{r['mongod_rss_mb']} | {r['coll_data_mb']} | {r['coll_storage_mb']} | "
             f"{r['index_mb']} |"
         )
+    if res.get("catalog"):
+        lines += ["", *catalog_markdown(res["catalog"])]
     lines += ["", f"Total run: {res['seconds']} s.", ""]
     return "\n".join(lines)
 
@@ -411,6 +550,9 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=None, help="queries per latency figure")
     ap.add_argument("--sizes", default=None, help="comma-separated sizes for the scaling part")
     ap.add_argument("--out", default=None, help="results name (default mongo_store[_quick])")
+    ap.add_argument(
+        "--catalog-only", action="store_true", help="only part 4: 100k items with thumbnails"
+    )
     args = ap.parse_args(argv)
     os.environ.pop("MONGODB_URI", None)
     sizes = (
@@ -434,21 +576,26 @@ def main(argv=None) -> int:
             client = pymongo.MongoClient(uri)
             version = client.server_info()["version"]
             client.close()
-            emb = synthetic(100_000, pool, seed=0, model_id="bench-100k")
-            print(f"writes: 100,000 x {DIM} ...", flush=True)
-            write = write_bench(uri, emb)
-            print(json.dumps(write), flush=True)
-            print("queries: 100,000 items ...", flush=True)
-            query = query_bench(uri, emb, n_queries)
-            print(json.dumps(query), flush=True)
-            del emb
-            gc.collect()
-            scale = []
-            for n in sizes:
-                print(f"scale: {n:,} ...", flush=True)
-                nq = n_queries if n <= 100_000 else max(50, n_queries // 3)
-                scale.append(scale_bench(uri, server.pid, n, pool, nq))
-                print(json.dumps(scale[-1]), flush=True)
+            parts: dict = {}
+            if not args.catalog_only:
+                emb = synthetic(100_000, pool, seed=0, model_id="bench-100k")
+                print(f"writes: 100,000 x {DIM} ...", flush=True)
+                parts["write"] = write_bench(uri, emb)
+                print(json.dumps(parts["write"]), flush=True)
+                print("queries: 100,000 items ...", flush=True)
+                parts["query"] = query_bench(uri, emb, n_queries)
+                print(json.dumps(parts["query"]), flush=True)
+                del emb
+                gc.collect()
+                parts["scale"] = []
+                for n in sizes:
+                    print(f"scale: {n:,} ...", flush=True)
+                    nq = n_queries if n <= 100_000 else max(50, n_queries // 3)
+                    parts["scale"].append(scale_bench(uri, server.pid, n, pool, nq))
+                    print(json.dumps(parts["scale"][-1]), flush=True)
+            print("catalogue: 100,000 items with thumbnails ...", flush=True)
+            parts["catalog"] = catalog_bench(uri, pool, Path(tmp))
+            print(json.dumps(parts["catalog"]), flush=True)
         finally:
             server.stop()
     res = {
@@ -460,24 +607,30 @@ def main(argv=None) -> int:
         "pymongo": pymongo.version,
         "labels": labels,
         "quick": args.quick,
-        "write": write,
-        "query": query,
-        "scale": scale,
+        **parts,
         "seconds": round(time.perf_counter() - started, 1),
     }
     md = markdown(res)
     print()
     print(md)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = args.out or ("mongo_store_quick" if args.quick else "mongo_store")
+    default = "mongo_store_catalog" if args.catalog_only else "mongo_store"
+    name = args.out or (f"{default}_quick" if args.quick else default)
     (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
     (RESULTS / f"{name}.md").write_text(md)
     print(f"saved {RESULTS / name}.json and .md")
+    catalog = parts["catalog"]
     summary = {
-        "store_write_per_s": write["store_index"]["vectors_per_s"],
-        "plain_insert_per_s": write["plain_insert_many"]["bare_collection_per_s"],
-        "recommend_p95_ms": query["item"]["p95_ms"],
+        "catalog_items_per_s": catalog["items_per_s"],
+        "catalog_vectors_per_s": catalog["vectors_per_s"],
+        "db_mb_per_100k_items": round(catalog["db_storage_mb"] * 100_000 / catalog["n"], 1),
     }
+    if "write" in parts:
+        summary.update(
+            store_write_per_s=parts["write"]["store_index"]["vectors_per_s"],
+            plain_insert_per_s=parts["write"]["plain_insert_many"]["bare_collection_per_s"],
+            recommend_p95_ms=parts["query"]["item"]["p95_ms"],
+        )
     print(json.dumps(summary))
     return 0
 

@@ -48,7 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_embed)
 
     p = sub.add_parser("recommend", help="products like a catalogue item or an image")
-    p.add_argument("--model", required=True)
+    p.add_argument(
+        "--model",
+        required=True,
+        help="model folder or name; with --store mongo also a name or model id stored in "
+        "the database (nothing needed on this machine but MONGODB_URI)",
+    )
     query = p.add_mutually_exclusive_group(required=True)
     query.add_argument("--id", help="catalogue id of the query product")
     query.add_argument("--image", help="image file of a product that is not in the catalogue")
@@ -86,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", help="catalogue folder (default: the model's own data)")
     p.add_argument("--batch-size", type=int, default=2000)
     p.add_argument("--replace", action="store_true", help="delete the model's vectors first")
+    p.add_argument(
+        "--no-thumbnails",
+        dest="thumbnails",
+        action="store_false",
+        help="do not store the catalogue's thumbnails (the widget then needs the image files)",
+    )
+    p.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="evaluate the model (recsys-nb evaluate, k = 10) and store the figures with it",
+    )
     p.set_defaults(run=_index)
 
     p = sub.add_parser("db", help="the local mongod (start|stop|status) and the vector index")
@@ -98,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
         q = dbsub.add_parser(action, help=text)
         q.add_argument("--dir", help="data folder (default: $RECSYS_NB_MONGO_DIR or data/mongo)")
         q.set_defaults(run=_db, action=action)
+    q = dbsub.add_parser("models", help="the models stored in the database, settings, figures")
+    q.add_argument("--json", action="store_true", help="print them as JSON")
+    q.set_defaults(run=_db, action="models", dir=None)
     q = dbsub.add_parser("create-index", help="create the Atlas Vector Search index, wait for it")
     q.add_argument("--model", help="model folder or id (its latent size sizes the index)")
     q.add_argument("--dim", type=int, help="latent size, instead of --model")
@@ -134,20 +153,17 @@ def _embed(args) -> int:
 
 
 def _parse_filters(pairs) -> dict:
-    filters: dict = {}
-    for pair in pairs:
-        column, sep, value = pair.partition("=")
-        if not sep or not column:
-            raise RecsysError(f"--filter takes COLUMN=VALUE, got {pair!r}")
-        filters.setdefault(column, []).append(value)
-    return filters
+    from .protocol import filter_pairs
+
+    return filter_pairs(pairs)
 
 
 def _recommend(args) -> int:
     if args.store == "mongo":
         from .store import MongoStore
 
-        store = MongoStore.from_model(args.model, args.catalog)
+        store = MongoStore(model=args.model)  # a name or id in the database, or a folder
+        store.require_vectors(args.catalog)
     else:
         from .recommend import MemoryStore
 
@@ -165,16 +181,61 @@ def _recommend(args) -> int:
 
 
 def _index(args) -> int:
+    from .model import load_model
     from .store import MongoStore
 
+    model = load_model(args.model)
+    evaluation = None
+    if args.evaluate:
+        from .evaluate import evaluate
+
+        evaluation = evaluate(model, args.catalog, k=10)
     with MongoStore() as store:
-        r = store.index(args.model, args.catalog, batch_size=args.batch_size, replace=args.replace)
+        r = store.index(
+            model,
+            args.catalog,
+            batch_size=args.batch_size,
+            replace=args.replace,
+            thumbnails=args.thumbnails,
+            evaluation=evaluation,
+        )
         print(
             f"indexed {r['n_items']} items of model {r['model_id']} into {store.location} "
-            f"database {r['database']!r}: {r['written']} written, {r['skipped']} already "
-            f"there, {r['stored']} stored ({r['seconds']:.1f} s)"
+            f"database {r['database']!r}: {r['written']} vectors written, {r['skipped']} "
+            f"already there, {r['stored']} stored; {r['items_written']} items and "
+            f"{r['thumbnails_written']} thumbnails written ({r['seconds']:.1f} s)"
         )
     return 0
+
+
+def format_models(models: list[dict]) -> str:
+    """``recsys-nb db models``: one block per stored model."""
+    if not models:
+        return "no models stored: run `recsys-nb index --model ...`"
+    lines = []
+    for m in models:
+        state = "complete" if m["complete"] else "INCOMPLETE (run recsys-nb index again)"
+        files = "model files stored" if m["files"] else "no model files (vectors only)"
+        lines.append(
+            f"{m['name']}  {m['model_id']}  latent {m['latent_dim']}, {m['n_items']} items, "
+            f"{state}, {files}"
+        )
+        settings = m["settings"]
+        if settings:
+            shown = ", ".join(
+                f"{k}={v}" for k, v in settings.items() if v not in (None, [], (), "", False)
+            )
+            lines.append(f"    settings: {shown}")
+        report = m.get("evaluation")
+        if report:
+            lines.append(
+                f"    evaluation: {report.get('n_items')} items ({report.get('split')} split), "
+                f"k = {report.get('k')}"
+            )
+            lines += ["    " + row for row in format_results(report).splitlines()]
+        else:
+            lines.append("    evaluation: none stored (recsys-nb index --evaluate)")
+    return "\n".join(lines)
 
 
 def _db(args) -> int:
@@ -183,6 +244,16 @@ def _db(args) -> int:
     from .mongod import URI_ENV, LocalMongo, redact_uri
 
     remote = os.environ.get(URI_ENV)
+    if args.action == "models":
+        from .store import MongoStore
+
+        with MongoStore() as store:
+            models = store.list_models()
+        if args.json:
+            print(json.dumps(models, default=str))
+        else:
+            print(format_models(models))
+        return 0
     if args.action == "create-index":
         from .store import MongoStore
 

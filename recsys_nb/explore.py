@@ -231,6 +231,18 @@ def projection_frame(embeddings: Embeddings, coords: np.ndarray, meta=None) -> p
     return frame.join(meta.reindex(embeddings.ids))
 
 
+def store_map(store, method: str = "umap", seed: int = 0) -> pd.DataFrame:
+    """:func:`projection_frame` of any store's vectors (a MongoStore by URI alone too), by
+    ``"umap"`` (cached under the cache folder, keyed by the vectors) or ``"pca"``."""
+    if method == "umap":
+        coords = umap_projection(store, settings.cache_dir() / "umap", seed=seed)
+    elif method == "pca":
+        coords = pca_projection(store.vectors, seed)[0]
+    else:
+        raise RecsysError(f"method must be 'umap' or 'pca', got {method!r}")
+    return projection_frame(store, coords, store.meta)
+
+
 def latent_map(model, catalog=None, method: str = "umap", seed: int = 0) -> pd.DataFrame:
     """:func:`projection_frame` of a model's catalogue embeddings, by ``"umap"`` or ``"pca"``."""
     model = load_model(model)
@@ -272,15 +284,31 @@ def data_uri(image, fmt: str = "JPEG") -> str:
 
 
 def thumbnails(
-    ids, meta: pd.DataFrame | None = None, data: Dataset | None = None, size=THUMB_SIZE
+    ids,
+    meta: pd.DataFrame | None = None,
+    data: Dataset | None = None,
+    size=THUMB_SIZE,
+    *,
+    store=None,
 ) -> np.ndarray:
-    """uint8 RGB pictures of ``ids``: from ``data`` (its pixels) or the photos in ``image_path``."""
+    """uint8 RGB pictures of ``ids`` (height x width ``size``): from ``data`` (its pixels),
+    else the ``store``'s thumbnails (any store: a MongoStore needs no image files), else
+    the photos in the ``image_path`` column of ``meta``. A missing picture is white."""
     ids = list(ids)
     if data is not None:
         position = pd.Series(np.arange(len(data.ids)), index=data.ids)
         return to_uint8(data.images[position.loc[ids].to_numpy()])
+    if store is not None and callable(getattr(store, "thumbnails", None)):
+        from .protocol import as_id, decode_picture
+
+        found = store.thumbnails(ids)
+        blank = np.full((*size, 3), 255, np.uint8)
+        pics = [found.get(as_id(i)) for i in ids]
+        return np.stack([blank if p is None else decode_picture(p[0], size) for p in pics])
     if meta is None or "image_path" not in meta.columns:
-        raise RecsysError("give data= (a Dataset) or a metadata table with an image_path column")
+        raise RecsysError(
+            "give data= (a Dataset), store= or a metadata table with an image_path column"
+        )
     paths = meta["image_path"].reindex(ids)
     return np.stack([load_image(p, size, 3) for p in paths])
 
@@ -435,7 +463,7 @@ def recommendation_rows(
     for qid in query_ids:
         table = store.recommend(qid, k=k)
         ids = [qid, *table["id"].tolist()]
-        rows.append(list(thumbnails(ids, store.meta, data)))
+        rows.append(list(thumbnails(ids, store.meta, data, store=store)))
         captions += ["query", *[f"{s:.3f}" for s in table["score"]]]
     scale = scale or _auto_scale(rows[0][0][None])
     return image_grid(
@@ -650,9 +678,11 @@ class LatentExplorer:
     lasso or box-select points to see them as an image grid.
 
     ``LatentExplorer(frame)`` with a :func:`projection_frame` (or :func:`latent_map`);
-    images come from ``data`` (a Dataset) or the ``image_path`` column. Display it as the
-    last expression of a cell. :meth:`color_by` switches the colouring, :meth:`select`
-    and :meth:`select_box` select from code, :meth:`selection` returns the selected rows.
+    images come from ``data`` (a Dataset), a ``store`` (its thumbnails: a MongoStore needs
+    no image files) or the ``image_path`` column. :meth:`from_store` maps any store's
+    vectors. Display it as the last expression of a cell. :meth:`color_by` switches the
+    colouring, :meth:`select` and :meth:`select_box` select from code, :meth:`selection`
+    returns the selected rows.
     """
 
     def __init__(
@@ -661,12 +691,13 @@ class LatentExplorer:
         color: str = "articleType",
         *,
         data: Dataset | None = None,
+        store=None,
         grid_columns: int = 8,
         max_grid: int = 48,
     ):
         import ipywidgets as w
 
-        self.frame, self.data = frame, data
+        self.frame, self.data, self.store = frame, data, store
         self.grid_columns, self.max_grid = grid_columns, max_grid
         self._selected: dict[int, list[int]] = {}
         self.figure = map_figure(frame, color, widget=True)
@@ -684,6 +715,16 @@ class LatentExplorer:
             layout=w.Layout(width="420px"),
         )
         self.widget = w.HBox([self.figure, panel])
+
+    @classmethod
+    def from_store(
+        cls, store, color: str = "articleType", *, method: str = "umap", seed: int = 0, **kwargs
+    ) -> LatentExplorer:
+        """The map of a store's vectors (:func:`store_map`), pictures from its thumbnails."""
+        return cls(store_map(store, method, seed), color, store=store, **kwargs)
+
+    def _pictures(self, ids, size=THUMB_SIZE) -> np.ndarray:
+        return thumbnails(ids, self.frame, self.data, size, store=self.store)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -710,7 +751,7 @@ class LatentExplorer:
 
     def show_product(self, item_id) -> None:
         """Show one product's picture and description in the side panel."""
-        pic = thumbnails([item_id], self.frame, self.data)[0]
+        pic = self._pictures([item_id])[0]
         self.preview.value = encode_image(Image.fromarray(pic).resize((120, 160)))
         text = _hover_text(self.frame.loc[[item_id]])[0]
         self.caption.value = f"<b>{text}</b>"
@@ -759,7 +800,7 @@ class LatentExplorer:
         ids = self.selection().index[: self.max_grid]
         if len(ids) == 0:
             return None
-        pics = thumbnails(ids, self.frame, self.data)
+        pics = self._pictures(ids)
         return image_grid(
             pics,
             self.grid_columns,
@@ -774,7 +815,7 @@ class LatentExplorer:
             self.grid_caption.value = "lasso or box-select points to see them here"
             return
         shown = ids[: self.max_grid]
-        pics = thumbnails(shown, self.frame, self.data)
+        pics = self._pictures(shown)
         grid = image_grid(pics, self.grid_columns, scale=_auto_scale(pics))
         self.grid.value = encode_image(grid.image)
         more = f" (first {len(shown)} shown)" if len(ids) > len(shown) else ""
@@ -817,12 +858,15 @@ def export_umap_html(
     color: str = "articleType",
     *,
     data: Dataset | None = None,
+    store=None,
     title: str = "",
 ) -> Path:
     """The map as one standalone HTML file: plotly.js and every thumbnail (data URIs)
-    embedded; hovering or clicking a point shows its photo. Default: ``data/exports/umap.html``.
+    embedded; hovering or clicking a point shows its photo. Pictures come from ``data``,
+    a ``store``'s thumbnails or the ``image_path`` column. Default:
+    ``data/exports/umap.html``.
     """
-    pics = thumbnails(frame.index, frame, data, size=(64, 48))
+    pics = thumbnails(frame.index, frame, data, size=(64, 48), store=store)
     uris = [data_uri(p) for p in pics]
     fig = map_figure(frame, color, thumbnails_uri=uris, title=title or f"latent map, by {color}")
     path = _export_path(path, "umap.html")
@@ -835,12 +879,14 @@ def recommendation_figure(store, query_ids, k: int = 6, data: Dataset | None = N
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    meta = store.meta
     xs, ys, texts = [], [], []
     for r, qid in enumerate(query_ids):
         table = store.recommend(qid, k=k)
         ids = [qid, *table["id"].tolist()]
         scores = [None, *table["score"].tolist()]
-        for c, (item, pic) in enumerate(zip(ids, thumbnails(ids, store.meta, data), strict=True)):
+        pics = thumbnails(ids, meta, data, store=store)
+        for c, (item, pic) in enumerate(zip(ids, pics, strict=True)):
             fig.add_layout_image(
                 source=data_uri(pic),
                 x=c,
@@ -854,8 +900,8 @@ def recommendation_figure(store, query_ids, k: int = 6, data: Dataset | None = N
                 sizing="contain",
                 layer="above",
             )
-            known = item in store.meta.index
-            label = _hover_text(store.meta.loc[[item]])[0] if known else str(item)
+            known = item in meta.index
+            label = _hover_text(meta.loc[[item]])[0] if known else str(item)
             xs.append(c)
             ys.append(-r)
             texts.append(("query: " if c == 0 else f"#{c}, score {scores[c]:.3f}: ") + label)
@@ -962,6 +1008,7 @@ __all__ = [
     "reconstruct",
     "reconstruction_grid",
     "save_map_png",
+    "store_map",
     "thumbnails",
     "to_uint8",
     "traversal_grid",

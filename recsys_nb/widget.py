@@ -51,7 +51,6 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,7 @@ import traitlets as t
 from PIL import Image, UnidentifiedImageError
 
 from .errors import RecsysError
+from .protocol import THUMB_MAX_BYTES, THUMB_SIZE, filter_mask, parse_filters, thumbnail_from_file
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 BUNDLE_FILES = ("widget.js", "widget.css")
@@ -77,8 +77,8 @@ MAX_FACET_VALUES = 300
 MAX_PAGE = 200
 MAX_K = 100
 MAX_UPLOAD_BYTES = 20 * 2**20
-THUMB_SIZE = (120, 160)  # width, height: larger files are re-encoded down to this
-THUMB_MAX_BYTES = 64 * 2**10
+THUMB_CACHE = 4096  # thumbnails kept per widget
+__all__ = ["THUMB_MAX_BYTES", "THUMB_SIZE", "RecommenderWidget", "bundle_paths"]
 
 Thumbnailer = Callable[[Any], "tuple[bytes, str] | None"]
 
@@ -100,12 +100,14 @@ class RecommenderWidget(anywidget.AnyWidget):
     """A product grid; click (or drop an image) to see recommendations inline.
 
     ``RecommenderWidget(model="models/products", catalog=folder)`` builds a
-    :class:`~recsys_nb.MemoryStore`; ``RecommenderWidget(store=store)`` uses any object
-    with the same ``recommend(item_id=None, *, vector=None, image=None, k, filters)``
-    method and a ``meta`` table indexed by id; for a store without one (the MongoDB
-    store) pass ``catalog=folder`` (its styles.csv is read) or ``meta=``. ``thumbnails`` is an
-    optional ``id -> (bytes, mime) | None``; by default the ``image_path`` column of the
-    metadata is read, else ``images`` (an array aligned with ``meta``) is encoded as PNG.
+    :class:`~recsys_nb.MemoryStore`; ``RecommenderWidget(store=store)`` uses any store with
+    the read interface of :class:`recsys_nb.protocol.StoreBase` (``MemoryStore``, or a
+    ``MongoStore`` by URI alone: the catalogue's columns and thumbnails come from the
+    database). Other objects need ``recommend(item_id=None, *, vector=None, image=None, k,
+    filters)`` and a ``meta`` table indexed by id, or ``catalog=folder`` (its styles.csv is
+    read) or ``meta=``. ``thumbnails`` is an optional ``id -> (bytes, mime) | None``; by
+    default the store's ``thumbnails(ids)``, else the ``image_path`` column of the
+    metadata, else ``images`` (an array aligned with ``meta``, encoded as PNG).
     """
 
     selected = t.Int(None, allow_none=True).tag(sync=True)
@@ -161,7 +163,7 @@ class RecommenderWidget(anywidget.AnyWidget):
         self._names = _names(self.meta)
         self._lower_names = self._names.str.lower()
         self._ids_text = self.meta.index.astype(str)
-        self._thumbnail = _thumbnailer(self.meta, images, thumbnails)
+        self._thumbnail = _thumbnailer(store, self.meta, images, thumbnails)
         self._answering = False
         self.query_image: bytes | None = None
         """The bytes of the last dropped/chosen image (Python side only)."""
@@ -231,16 +233,10 @@ class RecommenderWidget(anywidget.AnyWidget):
 
     @t.validate("filters")
     def _check_filters(self, proposal):
-        filters = {}
-        for column, values in (proposal["value"] or {}).items():
-            if column not in self.meta.columns:
-                raise t.TraitError(
-                    f"cannot filter on {column!r}: the catalogue has {', '.join(self.meta.columns)}"
-                )
-            values = [values] if isinstance(values, (str, int)) else list(values)
-            if values:
-                filters[str(column)] = values
-        return filters
+        try:
+            return parse_filters(proposal["value"], list(self.meta.columns), keep_empty=False)
+        except RecsysError as exc:
+            raise t.TraitError(str(exc)) from None
 
     @t.observe("selected")
     def _on_selected(self, change):
@@ -300,7 +296,7 @@ class RecommenderWidget(anywidget.AnyWidget):
         return {
             "total": len(ids),
             "offset": offset,
-            "items": [self._item(i, out) for i in ids[offset : offset + limit]],
+            "items": self._items(ids[offset : offset + limit], out),
         }
 
     def page_ids(self, search: str = "", filters: dict | None = None) -> np.ndarray:
@@ -312,8 +308,9 @@ class RecommenderWidget(anywidget.AnyWidget):
             if needle.isdigit():
                 hit |= np.asarray(self._ids_text.str.startswith(needle), dtype=bool)
             mask &= hit
-        for column, values in (filters or {}).items():
-            mask &= self.meta[column].isin(values).to_numpy()
+        wanted = filter_mask(self.meta, filters)
+        if wanted is not None:
+            mask &= wanted
         return self.meta.index.to_numpy()[mask]
 
     def _handle_recommend(self, content, buffers, out) -> dict:
@@ -332,17 +329,18 @@ class RecommenderWidget(anywidget.AnyWidget):
                 self._set_results(table)
             finally:
                 self._answering = False
-            query = self._item(item_id, out)
+            query = self._items([item_id], out)[0]
         self.error = ""
+        rows = list(table.itertuples())
         items = [
-            {**self._item(int(row.id), out), "score": float(row.score), "rank": int(row.rank)}
-            for row in table.itertuples()
+            {**item, "score": float(row.score), "rank": int(row.rank)}
+            for item, row in zip(self._items([int(r.id) for r in rows], out), rows, strict=True)
         ]
         return {"selected": self.selected, "query": query, "items": items}
 
     def _handle_items(self, content, _buffers, out) -> dict:
         ids = [int(i) for i in content.get("ids", [])][: MAX_PAGE + MAX_K]
-        return {"items": [self._item(i, out) for i in ids if i in self.meta.index]}
+        return {"items": self._items([i for i in ids if i in self.meta.index], out)}
 
     # --- helpers -------------------------------------------------------------------
 
@@ -367,23 +365,27 @@ class RecommenderWidget(anywidget.AnyWidget):
             for r in table.itertuples()
         ]
 
-    def _item(self, item_id, out: list) -> dict:
-        row = self.meta.loc[item_id]
-        labels = {
-            c: _plain(row[c]) for c in LABEL_COLUMNS if c in self.meta.columns and c != "name"
-        }
-        item = {
-            "id": int(item_id),
-            "name": str(self._names.loc[item_id]),
-            "labels": labels,
-            "thumb": None,
-            "mime": None,
-        }
-        thumb = self._thumbnail(item_id)
-        if thumb is not None:
-            item["thumb"], item["mime"] = len(out), thumb[1]
-            out.append(thumb[0])
-        return item
+    def _items(self, ids, out: list) -> list[dict]:
+        """The items of a reply; their thumbnails appended to ``out`` (fetched in one go)."""
+        ids = [int(i) for i in ids]
+        thumbs = self._thumbnail.many(ids)
+        columns = [c for c in LABEL_COLUMNS if c in self.meta.columns and c != "name"]
+        items = []
+        for item_id in ids:
+            row = self.meta.loc[item_id]
+            item = {
+                "id": item_id,
+                "name": str(self._names.loc[item_id]),
+                "labels": {c: _plain(row[c]) for c in columns},
+                "thumb": None,
+                "mime": None,
+            }
+            thumb = thumbs.get(item_id)
+            if thumb is not None:
+                item["thumb"], item["mime"] = len(out), thumb[1]
+                out.append(thumb[0])
+            items.append(item)
+        return items
 
 
 _HANDLERS = {
@@ -460,50 +462,50 @@ def _decode_image(data: bytes) -> np.ndarray:
         raise RecsysError(f"not an image file the widget can read: {exc}") from exc
 
 
-def _encode(img: Image.Image) -> tuple[bytes, str]:
-    img.thumbnail(THUMB_SIZE)
+class _Thumbnails:
+    """Thumbnails by id, kept (up to :data:`THUMB_CACHE`) once fetched; ``many`` fetches the
+    missing ones of a reply in one call (one database query for a MongoStore)."""
+
+    def __init__(self, fetch_many: Callable[[list], dict]):
+        self._fetch_many = fetch_many
+        self._cache: dict = {}
+
+    def __call__(self, item_id):
+        return self.many([item_id]).get(item_id)
+
+    def many(self, ids) -> dict:
+        missing = [i for i in dict.fromkeys(ids) if i not in self._cache]
+        if missing:
+            found = self._fetch_many(missing)
+            if len(self._cache) + len(missing) > THUMB_CACHE:
+                self._cache.clear()
+            for i in missing:
+                self._cache[i] = found.get(i)
+        return {i: self._cache[i] for i in ids if self._cache.get(i) is not None}
+
+
+def _png(a: np.ndarray) -> tuple[bytes, str]:
+    if a.dtype != np.uint8:
+        a = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+    img = Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a)
     buf = io.BytesIO()
-    if img.mode in ("RGB", "L"):
-        img.save(buf, format="JPEG", quality=85)
-        return buf.getvalue(), "image/jpeg"
     img.save(buf, format="PNG")
     return buf.getvalue(), "image/png"
 
 
-def _thumbnailer(meta: pd.DataFrame, images, custom) -> Thumbnailer:
+def _thumbnailer(store, meta: pd.DataFrame, images, custom) -> _Thumbnails:
+    """Where thumbnails come from: ``custom``, the store's ``thumbnails(ids)``, the
+    ``image_path`` column, or ``images``."""
     if custom is not None:
-        return custom
+        return _Thumbnails(lambda ids: {i: custom(i) for i in ids})
+    if callable(getattr(store, "thumbnails", None)):
+        return _Thumbnails(store.thumbnails)
     if "image_path" in meta.columns:
         paths = meta["image_path"]
-
-        @lru_cache(maxsize=4096)
-        def from_file(item_id):
-            path = Path(str(paths.loc[item_id]))
-            try:
-                data = path.read_bytes()
-                if len(data) <= THUMB_MAX_BYTES and path.suffix.lower() in (".jpg", ".jpeg"):
-                    return data, "image/jpeg"
-                if len(data) <= THUMB_MAX_BYTES and path.suffix.lower() == ".png":
-                    return data, "image/png"
-                with Image.open(io.BytesIO(data)) as img:
-                    img.load()
-                    return _encode(img.convert("RGB"))
-            except (OSError, UnidentifiedImageError, ValueError):
-                return None
-
-        return from_file
+        return _Thumbnails(lambda ids: {i: thumbnail_from_file(paths.loc[i]) for i in ids})
     if images is not None:
         position = pd.Series(np.arange(len(meta)), index=meta.index)
-
-        @lru_cache(maxsize=4096)
-        def from_array(item_id):
-            a = np.asarray(images[int(position.loc[item_id])])
-            if a.dtype != np.uint8:
-                a = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
-            img = Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a)
-            buf = io.BytesIO()
-            img.save(buf, format="PNG")
-            return buf.getvalue(), "image/png"
-
-        return from_array
-    return lambda _item_id: None
+        return _Thumbnails(
+            lambda ids: {i: _png(np.asarray(images[int(position.loc[i])])) for i in ids}
+        )
+    return _Thumbnails(lambda ids: {})
