@@ -270,10 +270,10 @@ def test_store_without_meta_takes_the_catalogue_table(store, small_catalog, comm
     assert_thumbnails(reply["items"], buffers)
 
 
-def test_missing_bundle_says_how_to_build(store, tmp_path, monkeypatch):
-    monkeypatch.setattr(widget_module, "STATIC_DIR", tmp_path)
+def test_missing_bundle_says_how_to_build(tmp_path):
     with pytest.raises(RecsysError, match=r"not built .*npm ci && npm run build"):
-        RecommenderWidget(store=store)
+        widget_module.bundle_paths(tmp_path)  # a folder without the bundle
+    assert all(p.is_file() for p in widget_module.bundle_paths())  # the package's own
 
 
 def test_exported_from_package():
