@@ -51,6 +51,7 @@ __all__ = [
     "export_umap_html",
     "is_validation",
     "load_catalog",
+    "load_cnn",
     "load_dataset",
     "load_fashion_mnist",
     "load_image",
@@ -67,6 +68,11 @@ __all__ = [
 
 
 def __getattr__(name):
+    # The pretrained CNN (EfficientNet-Lite0): loaded only when asked for.
+    if name == "load_cnn":
+        from .cnn import load_cnn
+
+        return load_cnn
     # The notebook widget imports anywidget/ipywidgets: load it only when asked for.
     if name == "RecommenderWidget":
         from .widget import RecommenderWidget

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .cnn import PretrainedCNN
 from .data import Dataset, image_from_array, load_catalog, load_fashion_mnist, load_image
 from .errors import RecsysError
 from .model import TrainedModel, load_model
@@ -158,7 +159,9 @@ def load_items(model: TrainedModel, catalog=None) -> Dataset:
     """
     if catalog is None and model.meta.get("dataset") == "fashion-mnist":
         return load_fashion_mnist("test")
-    height, width, channels = model.input_shape
+    height, width, channels = (
+        model.items_shape if isinstance(model, PretrainedCNN) else model.input_shape
+    )
     if catalog is None:
         source = model.meta.get("source")
         catalog = source if source and Path(source, "styles.csv").is_file() else None
@@ -184,7 +187,10 @@ def embed_catalog(model, catalog=None, *, save: bool = True) -> Embeddings:
     result = Embeddings(
         model.meta.get("model_id", model.name),
         items.ids,
-        embed(model, items.images),
+        # the CNN reads the image files (cached features); a trained model the pixels
+        model.embed_items(items)
+        if isinstance(model, PretrainedCNN)
+        else embed(model, items.images),
         items.meta,
         items.source,
     )

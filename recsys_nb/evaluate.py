@@ -8,6 +8,12 @@ the same way in the same run):
 - ``same_colour``: share of the k neighbours with the query's ``baseColour`` (queries
   without a colour left out): the "matches by colour" failure;
 - ``mrr``: mean reciprocal rank of the first neighbour with the query's first label.
+
+Beside the simple baselines, a pretrained CNN (:mod:`recsys_nb.cnn`, EfficientNet-Lite0
+on ImageNet): ``cnn``, its pooled 1280-d features of the items' image files (RGB), and
+``cnn_pca<latent>``, those reduced by PCA to the model's latent size, fitted on (up to
+5,000 of) the training images as ``pca32`` is: a strong off-the-shelf embedding, and the
+same at the model's size. Features are cached per item (``data/cache``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cnn import INPUT_SIZE, PretrainedCNN, dataset_features
 from .data import LUMINANCE, Dataset, is_validation, load_catalog, load_fashion_mnist
 from .embed import embed, l2_normalize
 from .errors import RecsysError
@@ -26,6 +33,7 @@ PRODUCT_LABELS = ("articleType", "subCategory", "masterCategory")
 COLOUR = "baseColour"
 PCA_DIM = 32
 HIST_BINS = 8
+CNN_FIT_ITEMS = 5000  # training images the CNN features' PCA is fitted on, at most
 
 
 def neighbour_metrics(
@@ -164,6 +172,19 @@ def baseline_features(images: np.ndarray, fit_images: np.ndarray, seed: int = 0)
     return features
 
 
+def cnn_features(
+    items: Dataset, fit_items: Dataset, dim: int, seed: int = 0, size: int = INPUT_SIZE
+) -> dict:
+    """The CNN rows: pooled features of ``items`` (``"cnn"``) and their PCA to ``dim``
+    (``"cnn_pca<dim>"``) fitted on the features of ``fit_items`` (cached, RGB)."""
+    from sklearn.decomposition import PCA
+
+    pooled = dataset_features(items, size)
+    fit = dataset_features(fit_items, size)
+    pca = PCA(min(dim, *fit.shape), random_state=seed).fit(fit)
+    return {"cnn": pooled, f"cnn_pca{dim}": pca.transform(pooled)}
+
+
 # --- the two protocols ---------------------------------------------------------
 
 
@@ -176,6 +197,7 @@ def evaluate(
     split: str = "auto",
     baselines: bool = True,
     limit: int | None = None,
+    cnn: bool = True,
 ) -> dict:
     """Evaluate a model, and the baselines, by neighbour precision.
 
@@ -187,10 +209,15 @@ def evaluate(
     split when ``catalog`` is the model's training catalogue, every item otherwise;
     ``"val"`` and ``"all"`` force one or the other.
 
+    With ``baselines``, ``cnn=True`` adds the pretrained CNN's rows (see the module doc;
+    with ``limit``, its PCA is fitted on at most ``limit`` training images). ``model`` may
+    be ``"cnn"`` (:func:`recsys_nb.cnn.load_cnn`): its rows then use PCA to 32.
+
     Returns ``{"k", "n_items", "split", "results": {"model": {...}, "<baseline>": {...}}}``.
     """
     model = load_model(model)
     meta = model.meta
+    is_cnn = isinstance(model, PretrainedCNN)
     if split not in ("auto", "val", "all"):
         raise RecsysError(f"split must be 'auto', 'val' or 'all', got {split!r}")
     if dataset == "fashion-mnist" or (dataset is None and meta.get("dataset") == "fashion-mnist"):
@@ -205,7 +232,7 @@ def evaluate(
     else:
         if dataset not in (None, "products"):
             raise RecsysError(f"unknown dataset {dataset!r}: use 'fashion-mnist' or --catalog")
-        height, width, _ = model.input_shape
+        height, width = (model.items_shape if is_cnn else model.input_shape)[:2]
         folder = Path(catalog) if catalog else Path(meta.get("source", ""))
         items = load_catalog(
             folder if catalog or meta.get("source") else None, size=(height, width)
@@ -228,10 +255,18 @@ def evaluate(
         labels = {c: v[:limit] for c, v in labels.items()}
         colour = None if colour is None else colour[:limit]
 
-    model_images = items.images if model.input_shape[-1] == 3 else grey(items.images)
-    spaces = {"model": embed(model, model_images)}
+    if is_cnn:
+        spaces = {"model": model.embed_items(items)}
+    else:
+        model_images = items.images if model.input_shape[-1] == 3 else grey(items.images)
+        spaces = {"model": embed(model, model_images)}
     if baselines:
-        spaces.update(baseline_features(items.images, fit().images))
+        fit_items = fit()
+        spaces.update(baseline_features(items.images, fit_items.images))
+        if cnn:
+            most = min(CNN_FIT_ITEMS, limit or CNN_FIT_ITEMS)
+            dim = PCA_DIM if is_cnn else model.latent_dim
+            spaces.update(cnn_features(items, fit_items.subset(slice(0, most)), dim))
     results = {name: neighbour_metrics(v, labels, k, colour) for name, v in spaces.items()}
     return {"k": k, "n_items": len(items), "split": used, "results": results}
 

@@ -531,9 +531,15 @@ def split_settings(meta: dict) -> tuple[float, int]:
 
 def load_model(folder) -> TrainedModel:
     """Load a model folder written by :func:`save_model` / :func:`recsys_nb.train`, or a
-    model by name from the models folder (``"products"``: ``<home>/models/products``)."""
+    model by name from the models folder (``"products"``: ``<home>/models/products``).
+
+    ``"cnn"`` is the pretrained EfficientNet-Lite0 (:class:`recsys_nb.cnn.PretrainedCNN`)."""
     if isinstance(folder, TrainedModel):
         return folder
+    if isinstance(folder, str) and folder == "cnn":  # the pretrained CNN, not a folder
+        from .cnn import load_cnn
+
+        return load_cnn()
     folder = Path(folder)
     if not folder.is_dir() and len(folder.parts) == 1:
         folder = settings.model_dir(folder.name)

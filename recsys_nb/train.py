@@ -222,13 +222,17 @@ def _load(recipe: Recipe) -> Dataset:
 
 def _teacher_targets(recipe: Recipe, train_set: Dataset, val_set: Dataset):
     """The teacher's features (L2-normalised) of the training and validation images, or
-    ``None`` without a teacher term: EfficientNet-Lite0's pooled features of the very
-    images the model sees (grey ones for a grey model), cached per catalogue."""
+    ``None`` without a teacher term: EfficientNet-Lite0's pooled features
+    (:func:`recsys_nb.cnn.dataset_features`, cached per item) of the items the model
+    sees, on grey input for a grey model so that colour stays out of the code."""
     if not recipe.teacher:
         return None
-    from .cnn import teacher_features
+    from .cnn import dataset_features
 
-    return tuple(l2_normalize(teacher_features(part)) for part in (train_set, val_set))
+    colour = "grey" if train_set.images.shape[-1] == 1 else "rgb"
+    return tuple(
+        l2_normalize(dataset_features(part, colour=colour)) for part in (train_set, val_set)
+    )
 
 
 def _model_config(recipe: Recipe, data: Dataset, teacher=None, n_train: int = 0) -> dict:

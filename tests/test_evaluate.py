@@ -247,7 +247,8 @@ def test_evaluate_json_products(capsys, tiny_product_model, small_catalog):
     )
     report = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert set(report["results"]) == {"model"} | BASELINES
+    cnn_rows = {"cnn", f"cnn_pca{tiny_product_model.latent_dim}"}  # recsys_nb.cnn
+    assert set(report["results"]) == {"model"} | BASELINES | cnn_rows
     check_rows(report, PRODUCT_LABELS, colour=True)
     # only the items the model never trained on: its validation split by id
     assert report["split"] == "val" and report["n_items"] == tiny_product_model.meta["n_val"]
@@ -261,7 +262,8 @@ def test_evaluate_fashion_mnist_format(tiny_product_model, models_dir):
     )
     report = evaluate(model, k=10, limit=300)
     assert report["n_items"] == 300 and report["split"] == "test"
-    assert set(report["results"]) == {"model", "raw_grey", f"pca{PCA_DIM}", "hog", "chance"}
+    rows = {"model", "raw_grey", f"pca{PCA_DIM}", "hog", "chance", "cnn"}  # cnn: recsys_nb.cnn
+    assert set(report["results"]) == rows | {f"cnn_pca{model.latent_dim}"}
     check_rows(report, ["label"], colour=False)
     json.dumps(report)
     # choosing a recipe: the validation part of the training set, never the test set

@@ -143,3 +143,16 @@ def test_decoder_depth_apart_from_the_encoder():
     assert "--decoder-depth 1" in recipe.command() and parse(recipe.command()) == recipe
     with pytest.raises(recsys_nb.RecsysError, match="depth"):
         Recipe(decoder_depth=0)
+
+
+def test_teacher_term_trains_a_head_that_the_saved_model_drops(small_catalog, models_dir):
+    data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
+    data = data.subset(slice(0, 120))
+    recipe = Recipe(epochs=1, filters=(4, 8), latent_dim=4, batch_size=32, teacher=2.0)
+    model = recsys_nb.train(recipe, str(models_dir / "teacher"), data=data, verbose=0)
+    assert model.meta["teacher"] == 2.0 and "teacher_loss" in model.meta["history"]
+    assert len(model.autoencoder.outputs) == 1  # the head is for training only
+    assert [la.name for la in model.autoencoder.layers if la.name.startswith("teacher")] == []
+    assert recsys_nb.embed(model, data.images[:3]).shape == (3, 4)
+    assert recipe.matches(model.meta, quick=False)
+    assert not recipe.replace(teacher=0.0).matches(model.meta, quick=False)
