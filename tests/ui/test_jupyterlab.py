@@ -250,35 +250,27 @@ def cli_ids(proc: subprocess.Popen) -> list[int]:
     return [int(row["id"]) for row in json.loads(out)]
 
 
-def test_widget_in_jupyterlab(browser_ready, tiny_product_model, small_catalog, tmp_path):
-    model_path = Path(tiny_product_model.path)
-    store = recsys_nb.MemoryStore.from_model(tiny_product_model, small_catalog)
-    third = int(store.ids[2])
-    image = small_catalog / "images" / f"{third}.jpg"
-    by_id = cli_recommend(model_path, small_catalog, "--id", str(third))
-    by_image = cli_recommend(model_path, small_catalog, "--image", str(image))
-
+def run_widget_notebook(root: Path, make_widget: str, image: Path, shot: str) -> dict:
+    """Open a notebook whose first cell (``make_widget``) shows a widget ``w`` in JupyterLab,
+    click the third product and drop ``image`` in Chromium; what the page and kernel showed.
+    Asserts that the widget logged no errors; screenshots go to ``ARTIFACTS/<shot>*.png``."""
     write_notebook(
-        tmp_path / "widget.ipynb",
+        root / "widget.ipynb",
         [
-            "import recsys_nb\n"
-            f"w = recsys_nb.RecommenderWidget(model={str(model_path)!r}, "
-            f"catalog={str(small_catalog)!r}, k={K})\n"
-            "w",
+            make_widget,
             'print("selected:", w.selected, "image" if w.query_image is not None else "")',
         ],
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    screenshot = ARTIFACTS / "jupyterlab.png"
-    with JupyterLab(tmp_path) as lab:
+    with JupyterLab(root) as lab:
         seen = drive(
             {
                 "mode": "e2e",
                 "url": lab.url("widget.ipynb"),
                 "k": K,
                 "image": str(image),
-                "screenshot": str(screenshot),
-                "widget_shot": str(ARTIFACTS / "jupyterlab-widget.png"),
+                "screenshot": str(ARTIFACTS / f"{shot}.png"),
+                "widget_shot": str(ARTIFACTS / f"{shot}-widget.png"),
                 "cells": 1,
                 "timeout_ms": 45000,
             },
@@ -287,6 +279,27 @@ def test_widget_in_jupyterlab(browser_ready, tiny_product_model, small_catalog, 
         )
     widget_errors = [m for m in seen["console"] if "rnb" in m or "widget.js" in m]
     assert widget_errors == [], widget_errors
+    return seen
+
+
+def test_widget_in_jupyterlab(browser_ready, tiny_product_model, small_catalog, tmp_path):
+    model_path = Path(tiny_product_model.path)
+    store = recsys_nb.MemoryStore.from_model(tiny_product_model, small_catalog)
+    third = int(store.ids[2])
+    image = small_catalog / "images" / f"{third}.jpg"
+    by_id = cli_recommend(model_path, small_catalog, "--id", str(third))
+    by_image = cli_recommend(model_path, small_catalog, "--image", str(image))
+
+    seen = run_widget_notebook(
+        tmp_path,
+        "import recsys_nb\n"
+        f"w = recsys_nb.RecommenderWidget(model={str(model_path)!r}, "
+        f"catalog={str(small_catalog)!r}, k={K})\n"
+        "w",
+        image,
+        "jupyterlab",
+    )
+    screenshot = ARTIFACTS / "jupyterlab.png"
 
     # The grid: the catalogue in order, alt text = product name.
     names = store.meta["productDisplayName"]

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import subprocess
 
-from test_jupyterlab import ARTIFACTS, BIN, JupyterLab, drive, write_notebook
+from test_jupyterlab import ARTIFACTS, BIN, K, run_widget_notebook
 
 import recsys_nb
 from recsys_nb.mongod import LocalMongo
 from recsys_nb.store import MongoStore
-
-K = 10
 
 
 def test_widget_from_mongodb_in_jupyterlab(
@@ -45,34 +43,15 @@ def test_widget_from_mongodb_in_jupyterlab(
         assert by_cli.returncode == 0, by_cli.stderr[-3000:]
         root = tmp_path / "lab"
         root.mkdir()
-        write_notebook(
-            root / "widget.ipynb",
-            [
-                "from recsys_nb import MongoStore, RecommenderWidget\n"
-                f"w = RecommenderWidget(store=MongoStore(model='tiny-products'), k={K})\n"
-                "w",
-                'print("selected:", w.selected, "image" if w.query_image is not None else "")',
-            ],
+        seen = run_widget_notebook(
+            root,
+            "from recsys_nb import MongoStore, RecommenderWidget\n"
+            f"w = RecommenderWidget(store=MongoStore(model='tiny-products'), k={K})\n"
+            "w",
+            image,
+            "jupyterlab-mongo",
         )
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        screenshot = ARTIFACTS / "jupyterlab-mongo.png"
-        with JupyterLab(root) as lab:
-            seen = drive(
-                {
-                    "mode": "e2e",
-                    "url": lab.url("widget.ipynb"),
-                    "k": K,
-                    "image": str(image),
-                    "screenshot": str(screenshot),
-                    "widget_shot": str(ARTIFACTS / "jupyterlab-mongo-widget.png"),
-                    "cells": 1,
-                    "timeout_ms": 45000,
-                },
-                lab,
-                lab.home,
-            )
-    widget_errors = [m for m in seen["console"] if "rnb" in m or "widget.js" in m]
-    assert widget_errors == [], widget_errors
+    screenshot = ARTIFACTS / "jupyterlab-mongo.png"
 
     names = memory.meta["productDisplayName"]
     assert [g["id"] for g in seen["grid"][:3]] == memory.ids[:3].tolist()
