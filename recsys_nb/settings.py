@@ -47,9 +47,10 @@ class Setting:
     source: str
 
 
-def source_checkout() -> Path | None:
-    """The repository root when the package runs from a source checkout, else ``None``."""
-    root = PACKAGE_DIR.parent
+def source_checkout(package_dir: Path = PACKAGE_DIR) -> Path | None:
+    """The repository root when the package (``package_dir``) runs from a source checkout,
+    else ``None`` (an installed package)."""
+    root = Path(package_dir).parent
     pyproject = root / "pyproject.toml"
     try:
         text = pyproject.read_text(encoding="utf-8")
@@ -70,9 +71,14 @@ def _home() -> Setting:
     checkout = source_checkout()
     if checkout is not None:
         return Setting("home", checkout, "source checkout")
+    return Setting("home", user_data_home(), "user data folder")
+
+
+def user_data_home() -> Path:
+    """An installed package's home: the user data folder (platformdirs)."""
     import platformdirs
 
-    return Setting("home", Path(platformdirs.user_data_dir(APP_NAME)), "user data folder")
+    return Path(platformdirs.user_data_dir(APP_NAME))
 
 
 def home() -> Path:

@@ -48,18 +48,12 @@ def test_home_from_the_environment_moves_every_writable_path(clean_env, tmp_path
 
 
 def test_an_installed_package_uses_the_user_data_folder(clean_env, tmp_path):
-    import platformdirs
-
-    clean_env.setattr(settings, "PACKAGE_DIR", tmp_path / "site-packages" / "recsys_nb")
+    # (tests/test_wheel.py runs a real installed package; this checks the two parts)
+    installed = tmp_path / "site-packages" / "recsys_nb"
+    installed.mkdir(parents=True)
+    assert settings.source_checkout(installed) is None
     clean_env.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    assert settings.source_checkout() is None
-    expected = Path(platformdirs.user_data_dir(settings.APP_NAME))
-    assert expected.is_relative_to(tmp_path / "xdg")
-    assert settings.home() == expected
-    assert "site-packages" not in str(settings.models_dir())
-    by_name = {s.name: s for s in settings.describe()}
-    assert by_name["home"].source == "user data folder"
-    assert by_name["data_root"].value == expected / "datasets"
+    assert settings.user_data_home() == tmp_path / "xdg" / settings.APP_NAME
 
 
 def test_describe_names_every_source_and_hides_passwords(clean_env, tmp_path):
