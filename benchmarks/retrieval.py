@@ -152,6 +152,8 @@ VARIANTS = {
             "schedule": "cosine",
             "learning_rate": 0.003,
         },
+        # the CNN issue: the code also predicts the CNN's (grey) features, weight 2
+        "p-teacher2": {**CONTRAST_FIELDS, "epochs": 8, "hog": 300.0, "teacher": 2.0},
         "p-cos4": {
             **CONTRAST_FIELDS,
             "epochs": 4,
