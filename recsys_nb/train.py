@@ -152,7 +152,7 @@ def train(
         epochs=recipe.resolved_epochs(quick),
         filters=filters,
         channels=int(data.images.shape[-1]),
-        image_size=None if is_mnist else tuple(data.images.shape[1:3]),
+        image_size=None if data.name == "fashion-mnist" else tuple(data.images.shape[1:3]),
     )
     train_set, val_set = data.split(recipe.val_fraction, recipe.seed)
     if quick:
