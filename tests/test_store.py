@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ import pandas as pd
 import pymongo
 import pytest
 
+from conftest import kill_when
 from recsys_nb import cli
 from recsys_nb.embed import Embeddings, embed_catalog
 from recsys_nb.errors import RecsysError
@@ -311,18 +311,7 @@ def test_killing_the_indexer_half_way_then_resuming(store, tmp_path):
     emb.source = "synthetic"
     npz = _save(tmp_path, emb)
     proc = _start_indexer(tmp_path, store, npz, pause=0.05, tag="a")
-    try:
-        deadline = time.monotonic() + 120
-        while store.embeddings.count_documents({"model_id": "killed"}) < 4000:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_when(proc, lambda: store.embeddings.count_documents({"model_id": "killed"}) >= 4000, 120)
     half = store.embeddings.count_documents({"model_id": "killed"})
     assert 4000 <= half < 20_000
     result = store.index_embeddings(emb, latent_dim=32)

@@ -11,11 +11,9 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import pytest
 from bson.binary import Binary
 from PIL import Image
 
+from conftest import kill_when
 from recsys_nb import cli
 from recsys_nb.embed import embed, embed_catalog, prepare_image
 from recsys_nb.errors import RecsysError
@@ -365,18 +364,7 @@ def test_kill_9_mid_index_with_thumbnails_then_rerun(
              str(tiny_product_model.path), str(small_catalog)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 180
-            while store.items.count_documents({}) < 75:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        kill_when(proc, lambda: store.items.count_documents({}) >= 75, 180)
         n = len(memory)
         items = store.items.count_documents({})
         assert 75 <= items < n and store.embeddings.count_documents({}) == 0
