@@ -153,20 +153,21 @@ def test_from_model_requires_an_index(mongo, tiny_product_model):
 # --- schema -------------------------------------------------------------------------------
 
 
-def test_schema_validator_and_unique_index(store):
+def test_schema_validator_and_unique_vectors(store):
     emb = synthetic(50, dim=8)
     store.index_embeddings(emb, latent_dim=8)
     options = store.db.command("listCollections", filter={"name": EMBEDDINGS})
     validator = options["cursor"]["firstBatch"][0]["options"]["validator"]
     assert "$jsonSchema" in json.dumps(validator)
-    indexes = store.embeddings.index_information()
-    assert indexes["model_item"]["unique"] is True
-    assert indexes["model_item"]["key"] == [("model_id", 1), ("item_id", 1)]
     raw = store.embeddings
     # MongoDB itself refuses a vector whose length is not `dim`, or a wrong type
     from recsys_nb.store import encode_vector
 
-    base = {"model_id": "x", "item_id": 1, "dim": 8}
+    base = {"_id": "x:1", "model_id": "x", "item_id": 1, "dim": 8}
+    # one vector per model and item: _id must be "<model_id>:<item_id>"
+    for wrong in ({"_id": "x:2"}, {"_id": "y:1"}, {"_id": None}):
+        with pytest.raises(pymongo.errors.WriteError, match="failed validation"):
+            raw.insert_one({**base, **wrong, "vector": encode_vector(np.ones(8))})
     with pytest.raises(pymongo.errors.WriteError, match="failed validation"):
         raw.insert_one({**base, "vector": encode_vector(np.ones(7, np.float32))})
     with pytest.raises(pymongo.errors.WriteError, match="failed validation"):

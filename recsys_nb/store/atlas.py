@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import RecsysError
 from ..protocol import mongo_filter
 from .codecs import decode_vector, item_id
-from .schema import FILTER_FIELDS
+from .schema import FILTER_FIELDS, vector_id
 
 MAX_CANDIDATES = 10_000  # Atlas' limit for numCandidates
 CANDIDATES_PER_RESULT = 20
@@ -236,9 +236,7 @@ class AtlasSearch:
         if item is not None:
             exclude = item_id(as_id(item))
             with self._errors("reading a vector"):
-                doc = self.embeddings.find_one(
-                    {"model_id": model_id, "item_id": exclude}, {"vector": 1}
-                )
+                doc = self.embeddings.find_one({"_id": vector_id(model_id, exclude)}, {"vector": 1})
             if doc is None:
                 raise RecsysError(f"unknown id {item}: not stored for model {model_id}")
             query = l2_normalize(decode_vector(doc["vector"]))

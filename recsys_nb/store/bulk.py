@@ -5,8 +5,12 @@ names the first refused item (the URI's secrets scrubbed out)."""
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Callable, Iterable
 
 from ..errors import RecsysError
+
+WRITERS = 2  # item batches in flight (vectors: one; see benchmarks/mongo_store.py)
 
 
 class BulkWrites:
@@ -19,6 +23,38 @@ class BulkWrites:
             self._upsert(collection, docs, what)
         else:  # new documents: inserts are ~4x faster than upserts
             self._insert(collection, docs, what)
+
+    def _pipeline(
+        self,
+        jobs: Iterable[tuple[Callable[[], None], int]],
+        after: Callable[[int], None],
+        writers: int = WRITERS,
+    ) -> None:
+        """Run write jobs ``(write, n)``, up to ``writers`` at once, in threads.
+
+        The jobs are built lazily, so building the next batch's documents overlaps the
+        writes in flight. ``after(n)`` is called in order as each job ends; the first
+        error is raised once the writes in flight have ended.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        pending: deque = deque()
+        with ThreadPoolExecutor(writers, thread_name_prefix="recsys-nb-write") as pool:
+            try:
+                for write, n in jobs:
+                    if len(pending) >= writers:
+                        done, size = pending.popleft()
+                        done.result()
+                        after(size)
+                    pending.append((pool.submit(write), n))
+                while pending:
+                    done, size = pending.popleft()
+                    done.result()
+                    after(size)
+            except BaseException:
+                for future, _ in pending:
+                    future.cancel()
+                raise
 
     def _insert(self, collection, docs: list[dict], what: str) -> None:
         """Unordered insert of new documents; one already there (same ``_id``) is kept.

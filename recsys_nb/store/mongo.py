@@ -20,7 +20,7 @@ from ..protocol import StoreBase
 from .atlas import AtlasSearch
 from .models import StoredModels
 from .queries import Queries
-from .schema import CATALOGS, EMBEDDINGS, ITEMS, MODELS, THUMBNAILS, ensure_schema
+from .schema import CATALOGS, EMBEDDINGS, ITEMS, MODELS, THUMBNAILS, ensure_schema, model_vectors
 from .writer import Writer
 
 
@@ -208,4 +208,4 @@ class MongoStore(Queries, Writer, StoredModels, AtlasSearch, StoreBase):
 
     def __len__(self) -> int:
         with self._errors("cannot count the vectors"):
-            return self.embeddings.count_documents({"model_id": self._require_model()})
+            return self.embeddings.count_documents(model_vectors(self._require_model()))

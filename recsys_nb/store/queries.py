@@ -17,6 +17,7 @@ from ..errors import RecsysError
 from ..protocol import IdIndex, as_id, result_table
 from .catalog import frame_from_items
 from .codecs import decode_vectors, item_id
+from .schema import model_vectors
 
 READ_BATCH = 10_000
 
@@ -42,7 +43,7 @@ class Queries:
                 return cached
             docs = list(
                 self.embeddings.find(
-                    {"model_id": model_id},
+                    model_vectors(model_id),
                     {"_id": 0, "model_id": 0, "dim": 0},
                     batch_size=READ_BATCH,
                 )

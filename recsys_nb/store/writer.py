@@ -27,11 +27,12 @@ from .bulk import BulkWrites
 from .catalog import KEY_PREFIX, ThumbnailSpool, catalog_key, image_sources, item_doc, item_records
 from .codecs import encode_vectors, item_ids, plain_records
 from .models import read_model_files
-from .schema import NOT_LABELS
+from .schema import NOT_LABELS, model_vectors, vector_id
 
 log = logging.getLogger("recsys_nb.store")
 
 BATCH_SIZE = 2000
+VECTOR_WRITERS = 2  # vector batches in flight (benchmarks/mongo_store.py)
 
 
 def check_vectors(ids, vectors, dim: int) -> np.ndarray:
@@ -204,7 +205,7 @@ class Writer(BulkWrites):
                 # -- nothing was written before this line --
                 self.ensure_schema()
                 if replace:
-                    self.embeddings.delete_many({"model_id": model_id})
+                    self.embeddings.delete_many(model_vectors(model_id))
                 stored_files = self._put_model_files(model_id, files) if files else None
                 if stored_files and replace:
                     self._drop_model_files(model_id, keep={f["id"] for f in stored_files.values()})
@@ -219,7 +220,7 @@ class Writer(BulkWrites):
                 written, skipped = self._write_vectors(
                     model_id, ids, vectors, embeddings.meta, dim, job, on_batch
                 )
-                stored_n = self.embeddings.count_documents({"model_id": model_id})
+                stored_n = self.embeddings.count_documents(model_vectors(model_id))
                 self.models.update_one(
                     {"_id": model_id},
                     {
@@ -335,16 +336,33 @@ class Writer(BulkWrites):
         for start in range(0, len(extra), batch_size):
             docs = [spool.doc(r, key, ids[r]) for r in extra[start : start + batch_size]]
             self._write(self.thumbnails_collection, docs, overwrite, what)
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            if spool is not None:
-                docs = [spool.doc(r, key, ids[r]) for r in batch if r in spool]
-                self._write(self.thumbnails_collection, docs, overwrite, what)
-            docs = [item_doc(key, ids[r], r, records[r]) for r in batch]
-            self._write(self.items, docs, overwrite, what)
-            self.catalogs.update_one({"_id": key}, {"$inc": {"version": 1}})
+        done = len(ids) - len(rows)
+
+        def jobs():
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start : start + batch_size]
+                thumbs = (
+                    [spool.doc(r, key, ids[r]) for r in batch if r in spool]
+                    if spool is not None
+                    else []
+                )
+                docs = [item_doc(key, ids[r], r, records[r]) for r in batch]
+                yield (lambda t=thumbs, d=docs: self._write_item_batch(key, t, d, job)), len(docs)
+
+        def after(n: int) -> None:
+            nonlocal done
+            done += n
             if on_items is not None:
-                on_items(len(ids) - len(rows) + start + len(batch), len(ids))
+                on_items(done, len(ids))
+
+        self._pipeline(jobs(), after)
+
+    def _write_item_batch(self, key, thumbs: list, docs: list, job) -> None:
+        """A batch's thumbnails, then its items: no item is stored without its picture."""
+        _, overwrite, what = job
+        self._write(self.thumbnails_collection, thumbs, overwrite, what)
+        self._write(self.items, docs, overwrite, what)
+        self.catalogs.update_one({"_id": key}, {"$inc": {"version": 1}})
 
     def _write_vectors(self, model_id, ids, vectors, meta, dim, job, on_batch) -> tuple[int, int]:
         batch_size, overwrite, what = job
@@ -352,38 +370,45 @@ class Writer(BulkWrites):
         if not overwrite:
             stored = {
                 d["item_id"]
-                for d in self.embeddings.find({"model_id": model_id}, {"_id": 0, "item_id": 1})
+                for d in self.embeddings.find(model_vectors(model_id), {"_id": 0, "item_id": 1})
             }
             todo = np.array([i for i, item in enumerate(ids) if item not in stored], dtype=int)
         labels = _label_records(meta, ids)
         written = 0
-        for start in range(0, len(todo), batch_size):
-            rows = todo[start : start + batch_size]
-            encoded = encode_vectors(vectors[rows])  # one buffer, then a slice a row
-            docs = [
-                {
-                    "_id": f"{model_id}:{ids[r]}",
-                    "model_id": model_id,
-                    "item_id": ids[r],
-                    "pos": r,
-                    "dim": dim,
-                    "vector": v,
-                    **labels[r],
-                }
-                for r, v in zip(rows.tolist(), encoded, strict=True)
-            ]
-            self._write(self.embeddings, docs, overwrite, what)
-            written += len(docs)
+
+        def jobs():
+            for start in range(0, len(todo), batch_size):
+                rows = todo[start : start + batch_size]
+                encoded = encode_vectors(vectors[rows])  # one buffer, then a slice a row
+                docs = [
+                    {
+                        "_id": vector_id(model_id, ids[r]),
+                        "model_id": model_id,
+                        "item_id": ids[r],
+                        "pos": r,
+                        "dim": dim,
+                        "vector": v,
+                        **labels[r],
+                    }
+                    for r, v in zip(rows.tolist(), encoded, strict=True)
+                ]
+                yield (lambda d=docs: self._write(self.embeddings, d, overwrite, what)), len(docs)
+
+        def after(n: int) -> None:
+            nonlocal written
+            written += n
             self.models.update_one({"_id": model_id}, {"$inc": {"version": 1}})
             if on_batch is not None:
                 on_batch(len(ids) - len(todo) + written, len(ids))
+
+        self._pipeline(jobs(), after, writers=VECTOR_WRITERS)
         return written, len(ids) - len(todo)
 
     def drop_model(self, model_id: str | None = None) -> int:
         """Delete a model, its vectors and its files; returns the number of vectors deleted."""
         model_id = model_id or self._require_model()
         with self._errors(f"deleting model {model_id}"):
-            n = self.embeddings.delete_many({"model_id": model_id}).deleted_count
+            n = self.embeddings.delete_many(model_vectors(model_id)).deleted_count
             self.models.delete_one({"_id": model_id})
             self._drop_model_files(model_id)
         self._cache.pop(model_id, None)
