@@ -179,6 +179,19 @@ def test_schema_validator_and_unique_vectors(store):
         raw.insert_one({**base, "vector": encode_vector(np.ones(8))})
 
 
+def test_a_models_vectors_are_its_own_id_range(store):
+    """Model "m" does not read, count or delete the vectors of model "m:x"."""
+    short, longer = synthetic(20, dim=8, model_id="m"), synthetic(30, dim=8, model_id="m:x", seed=1)
+    store.index_embeddings(short, latent_dim=8)
+    store.index_embeddings(longer, latent_dim=8)
+    assert len(store.use("m")) == 20
+    assert len(store.use("m:x")) == 30
+    table = store.use("m").recommend(vector=short.vectors[0], k=40)
+    assert len(table) == 20
+    assert store.drop_model("m") == 20
+    assert len(store.use("m:x")) == 30
+
+
 # --- writes ------------------------------------------------------------------------------
 
 
