@@ -20,6 +20,12 @@ is trained (32x24, 1 epoch) and the catalogue embedded with it, a few minutes.
 
     .venv/bin/python benchmarks/widget_latency.py --quick   # 20 clicks per store
     .venv/bin/python benchmarks/widget_latency.py           # 100 clicks per store
+    .venv/bin/python benchmarks/widget_latency.py --items 100000   # a 100k catalogue
+
+``--items N`` builds a synthetic catalogue of N items from the shared one (its rows
+repeated under new ids, the photos linked, the vectors the originals' plus noise).
+The MongoDB store is indexed with its thumbnails and the widget reads everything from
+the database (no catalogue folder), as on a second laptop.
 
 Prints p50/p95 per store and saves benchmarks/results/widget_latency.json (``--quick``:
 widget_latency-quick.json). Goal: p95 < 100 ms for both stores. ``--docs-screenshot
@@ -89,6 +95,41 @@ def vectors_for(model_dir: Path, catalog: Path, workdir: Path) -> tuple[Path, in
     return model.path / EMBEDDINGS_FILE, model.latent_dim, model.meta
 
 
+def synthetic_catalogue(catalog: Path, npz: Path, n: int, workdir: Path) -> tuple[Path, Path]:
+    """A catalogue of ``n`` items in the shared format, built from ``catalog``'s photos.
+
+    The first items are the catalogue's own; the others repeat its rows round-robin
+    under new ids, their photos symbolic links to the originals and their vectors the
+    originals' plus a little noise (so that a copy is near, not equal to, its original).
+    Returns the new folder and its embeddings.npz.
+    """
+    import pandas as pd
+
+    table = pd.read_csv(catalog / "styles.csv", keep_default_na=False, na_values=[])
+    emb = Embeddings.load(npz)
+    pos = pd.Index(emb.ids).get_indexer(table["id"])
+    table, pos = table[pos >= 0].reset_index(drop=True), pos[pos >= 0]
+    rows = np.arange(n) % len(table)
+    new_ids = np.arange(n, dtype=np.int64)
+    new_ids[: len(table)] = table["id"].to_numpy()[: min(n, len(table))]
+    new_ids[len(table) :] = table["id"].max() + 1 + np.arange(max(0, n - len(table)))
+    out = workdir / f"catalog-{n}"
+    (out / "images").mkdir(parents=True)
+    big = table.iloc[rows].assign(id=new_ids)
+    big.to_csv(out / "styles.csv", index=False)
+    for new, old in zip(new_ids.tolist(), table["id"].to_numpy()[rows].tolist(), strict=True):
+        (out / "images" / f"{new}.jpg").symlink_to(catalog / "images" / f"{old}.jpg")
+    rng = np.random.default_rng(0)
+    vectors = emb.vectors[pos[rows]].astype(np.float32)
+    copies = np.arange(n) >= len(table)
+    noise = rng.standard_normal(vectors[copies].shape).astype(np.float32)
+    vectors[copies] += 0.05 * noise / np.sqrt(vectors.shape[1])  # the vectors are unit length
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    path = out / EMBEDDINGS_FILE
+    Embeddings(emb.model_id, new_ids, vectors, None, str(out)).save(path)
+    return out, path
+
+
 MEMORY_CELL = """\
 import pandas as pd
 import recsys_nb
@@ -104,7 +145,7 @@ w_memory"""
 
 MONGO_CELL = """\
 mongo = recsys_nb.MongoStore({uri!r}, database={database!r}, model={model_id!r})
-w_mongo = recsys_nb.RecommenderWidget(store=mongo, catalog=catalog, k={k})
+w_mongo = recsys_nb.RecommenderWidget(store=mongo, k={k})  # thumbnails from the database
 w_mongo"""
 
 
@@ -115,9 +156,10 @@ def index_in_mongo(server, database: str, npz: Path, dim: int, meta: dict, catal
     table = table.set_index("id")
     emb = Embeddings.load(npz)
     emb.meta = table.loc[emb.ids]
+    images = [str(catalog / "images" / f"{i}.jpg") for i in emb.ids]
     with recsys_nb.MongoStore(server.uri, database=database) as store:
         result = store.index_embeddings(
-            emb, latent_dim=dim, name=meta.get("name"), meta=meta, replace=True
+            emb, latent_dim=dim, name=meta.get("name"), meta=meta, images=images, replace=True
         )
     print(f"indexed {len(emb.ids)} vectors in the local mongod: {result}", flush=True)
     return str(emb.model_id)
@@ -147,6 +189,9 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--model", default=str(REPO / "models" / "products"))
     p.add_argument("--catalog", default=str(recsys_nb.data_root() / "fashion-products"))
+    p.add_argument(
+        "--items", type=int, help="a synthetic catalogue of this many items (e.g. 100000)"
+    )
     p.add_argument("--stores", default="memory,mongo", help="memory,mongo (default) or one")
     p.add_argument("--docs-screenshot", help="also save the widget as a small PNG here")
     args = p.parse_args(argv)
@@ -160,6 +205,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="widget-latency-") as tmp:
         tmp = Path(tmp)
         npz, dim, model_meta = vectors_for(Path(args.model), catalog, tmp)
+        if args.items:
+            catalog, npz = synthetic_catalogue(catalog, npz, args.items, tmp)
         n_items = len(Embeddings.load(npz).ids)
         cells, server = [], None
         if "memory" in stores or "mongo" in stores:  # the mongo cell reuses `catalog`
@@ -218,7 +265,7 @@ def main(argv=None) -> int:
         "benchmark": "widget_latency",
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
-        "catalogue": str(catalog),
+        "catalogue": f"synthetic, from {args.catalog}" if args.items else str(catalog),
         "n_items": n_items,
         "vectors": str(npz) if str(npz).startswith(str(REPO)) else "tiny model (temporary)",
         "model_id": model_meta.get("model_id"),
@@ -236,7 +283,8 @@ def main(argv=None) -> int:
         "stores": results,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("widget_latency-quick.json" if args.quick else "widget_latency.json")
+    name = "widget_latency" + (f"-{args.items}" if args.items else "")
+    out = RESULTS / (f"{name}-quick.json" if args.quick else f"{name}.json")
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nclick -> {K} recommendation images painted, {n_items} items, JupyterLab + Chromium")
     header = f"{'store':8} {'clicks':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}"

@@ -323,3 +323,30 @@ def test_load_model_cnn_embeds_and_recommends(home, catalog):
     assert int(table["id"].iloc[0]) == first and table["score"].iloc[0] == pytest.approx(1.0)
     with pytest.raises(RecsysError, match="no decoder"):
         model.decode(np.zeros((1, cnn.FEATURE_DIM)), None)
+
+
+def test_the_cnn_in_mongodb_recommends_from_the_database_alone(home, catalog, tmp_path):
+    """Indexed like a trained model; a store bound by name to "cnn" embeds a new image
+    with the local weights (no model files in GridFS) and agrees with the memory store."""
+    from recsys_nb.mongod import LocalMongo
+
+    memory = recsys_nb.MemoryStore.from_model("cnn", catalog)
+    server = LocalMongo(tmp_path / "mongo").start()
+    try:
+        with recsys_nb.MongoStore(server.uri, database="cnn_test") as store:
+            result = store.index("cnn", catalog)
+            assert result["stored"] == N_IMAGES
+            listed = {m["name"]: m for m in store.list_models()}
+            assert listed["cnn"]["files"] == ["meta.json"]
+            assert listed["cnn"]["latent_dim"] == cnn.FEATURE_DIM
+        shutil.rmtree(home / "models")  # nothing local but the package and its weights
+        with recsys_nb.MongoStore(server.uri, database="cnn_test", model="cnn") as remote:
+            first = int(memory.ids[0])
+            by_id = remote.recommend(first, k=3)
+            expected = memory.recommend(first, k=3)
+            assert by_id["id"].tolist() == expected["id"].tolist()
+            np.testing.assert_allclose(by_id["score"], expected["score"], atol=1e-5)
+            by_image = remote.recommend(image=catalog / "images" / f"{first}.jpg", k=1)
+            assert int(by_image["id"].iloc[0]) == first
+    finally:
+        server.stop()

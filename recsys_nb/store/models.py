@@ -27,7 +27,13 @@ UPLOAD_WAIT_S = 60.0
 
 
 def read_model_files(model) -> dict[str, bytes]:
-    """The files that make a model: ``model.keras`` and ``meta.json``, read before writing."""
+    """The files that make a model: ``model.keras`` and ``meta.json``, read before writing.
+
+    A pretrained network (the ``cnn`` embedding) is its ``meta.json`` alone: its weights
+    come with the package's dependencies on every machine.
+    """
+    if model.meta.get("kind") == "pretrained":
+        return {"meta.json": json.dumps(model.meta, sort_keys=True).encode()}
     out = {}
     for name in MODEL_FILE_NAMES:
         path = Path(model.path) / name
@@ -119,6 +125,11 @@ class StoredModels:
         """The model of a model document, from GridFS (cached on disk, checked by hash)."""
         from ..model import load_model
 
+        meta = doc.get("meta") or {}
+        if meta.get("kind") == "pretrained":
+            from ..cnn import load_cnn
+
+            return load_cnn(size=int(meta["input_shape"][0]), colour=meta.get("colour", "rgb"))
         files = doc.get("files") or {}
         names = {n: files.get(n.replace(".", "_")) for n in MODEL_FILE_NAMES}
         if not all(names.values()):
