@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+import tracemalloc
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import recsys_nb
@@ -95,13 +99,212 @@ def test_latent_explorer_selection(umap_frame):
     boxed = ex.select_box(x.min(), x.max(), y.min(), y.median())
     inside = (y <= y.median()).sum()
     assert len(boxed) == inside
-    ex.color_by("baseColour")
-    assert ex.color_menu.value == "baseColour" and ex.selection().empty
+    ex.color_by("baseColour")  # the selection stays, on the new traces
+    assert ex.color_menu.value == "baseColour" and len(ex.selection()) == inside
+    assert sum(len(t.selectedpoints or ()) for t in ex.figure.data) == inside
     ex.show_product(umap_frame.index[1])
     assert ex.preview.value[:2] == b"\xff\xd8"  # a JPEG
     assert str(umap_frame.index[1]) in ex.caption.value
     ex.select([])
     assert ex.selection().empty and ex.grid.value == b""
+
+
+def _dense_neighbour_preservation(vectors, coords, k):
+    """The n x n reference: dot products in latent space, Euclidean distances in 2-D."""
+    n = len(vectors)
+    scores = vectors.astype(np.float64) @ vectors.astype(np.float64).T
+    np.fill_diagonal(scores, -np.inf)
+    latent = np.argsort(-scores, axis=1)[:, :k]
+    d2 = ((coords[:, None, :] - coords[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    flat = np.argsort(d2, axis=1)[:, :k]
+    hits = sum(len(set(a) & set(b)) for a, b in zip(latent.tolist(), flat.tolist(), strict=True))
+    return hits / (n * k)
+
+
+def test_neighbour_preservation_equals_the_dense_computation():
+    rng = np.random.default_rng(3)
+    raw = rng.standard_normal((300, 8)).astype(np.float32) * [3, 3, 1, 1, 1, 1, 1, 1]
+    vectors = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    coords = vectors[:, :2] + 0.1 * rng.standard_normal((300, 2))
+    for k in (1, 5, 10):
+        expected = _dense_neighbour_preservation(vectors, coords, k)
+        assert 0.05 < expected < 0.95  # a score with something to get right
+        assert explore.neighbour_preservation(vectors, coords, k) == pytest.approx(expected)
+    # vectors that are not unit length: dot products, as top_k ranks them
+    expected = _dense_neighbour_preservation(raw, coords, 5)
+    assert expected > 0 and explore.neighbour_preservation(raw, coords, 5) == pytest.approx(
+        expected
+    )
+    with pytest.raises(RecsysError, match="k must be"):
+        explore.neighbour_preservation(vectors, coords, k=300)
+    with pytest.raises(RecsysError, match="coords must be"):
+        explore.neighbour_preservation(vectors, coords[:10], k=5)
+
+
+def test_neighbour_preservation_memory_grows_with_n_times_k():
+    # 20,000 items: an n x n float64 matrix would be 3.2 GB (15 GB at 44k)
+    n, k = 20_000, 10
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((n, 16)).astype(np.float32)
+    coords = vectors[:, :2] + 0.3 * rng.standard_normal((n, 2))
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        score = explore.neighbour_preservation(vectors, coords, k)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1e9, f"peak {peak / 1e6:.0f} MB"
+    assert time.monotonic() - started < 60
+    assert 0.0 < score < 1.0
+
+
+def test_base_colours_cover_the_catalogue(products_dir):
+    names = pd.read_csv(products_dir / "styles.csv")["baseColour"].dropna().unique()
+    assert len(names) >= 40
+    missing = sorted(set(names) - set(explore.BASE_COLOURS))
+    assert not missing, f"no colour for {missing}"
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in explore.BASE_COLOURS.values())
+    assert len(set(explore.BASE_COLOURS.values())) == len(explore.BASE_COLOURS)
+    assert explore.base_colour("Navy Blue") == explore.BASE_COLOURS["Navy Blue"] != "#9e9e9e"
+    assert explore.base_colour(" off white ") == explore.BASE_COLOURS["Off White"]
+    assert explore.base_colour("Ultraviolet") == explore.base_colour("") == explore.UNKNOWN_COLOUR
+    for light in ("White", "Off White", "Cream", "Yellow"):
+        assert explore.needs_outline(explore.base_colour(light)), light
+    for dark in ("Black", "Navy Blue", "Maroon", "Red", "Charcoal"):
+        assert not explore.needs_outline(explore.base_colour(dark)), dark
+
+
+def test_map_figure_in_product_colours(umap_frame):
+    fig = explore.map_figure(umap_frame, "baseColour")
+    names = {t.name.rsplit(" (", 1)[0]: t for t in fig.data}
+    assert "other" not in names  # every colour gets its own trace
+    assert len(names) == umap_frame["baseColour"].replace("", "(none)").nunique()
+    assert {"White", "Black", "Blue"} <= set(names)
+    for value, trace in names.items():
+        assert trace.marker.color == explore.base_colour(value), value
+        outlined = (trace.marker.line.width or 0) > 0
+        assert outlined == (explore.needs_outline(trace.marker.color) or value == "Multi"), value
+    assert names["White"].marker.line.color == "#333333"
+    # any other column keeps plotly's palette, and every figure greys what is not selected
+    other = explore.map_figure(umap_frame, "masterCategory")
+    assert other.data[0].marker.color is None
+    for trace in (*fig.data, *other.data):
+        assert trace.unselected.marker.color == "#cfcfcf" and trace.unselected.marker.opacity > 0
+
+
+def _words_match(text: str, row: pd.Series, columns) -> bool:
+    words = re.findall(r"\w+", text.lower())
+    tokens = re.findall(r"\w+", " ".join([str(row.name), *map(str, row[columns])]).lower())
+    return all(any(t.startswith(w) for t in tokens) for w in words)
+
+
+def test_explorer_search_rings_matches_and_greys_the_rest(umap_frame):
+    ex = explore.LatentExplorer(umap_frame, color="masterCategory")
+    columns = ["productDisplayName", "articleType", "baseColour"]
+    for text in ("black shoes", "WHITE", "men shirt"):
+        found = ex.search(text)
+        expected = [i for i, row in umap_frame.iterrows() if _words_match(text, row, columns)]
+        assert list(found.index) == expected and expected, text
+        assert ex.highlighted == expected and ex.search_box.value == text
+        assert f"{len(expected)} found" in ex.status.value
+        rings = ex.figure.data[-2]
+        assert rings.name == f"found ({len(expected)})" and sorted(
+            rings.customdata[:, 0]
+        ) == sorted(expected)
+        categories = ex.figure.data[:-2]
+        assert all(t.selectedpoints is not None for t in categories)  # the rest are grey
+        shown = [t.customdata[i][0] for t in categories for i in t.selectedpoints]
+        assert sorted(shown) == sorted(expected)
+    assert ex.search("zzzqqq").empty and ex.highlighted == []
+    apparel = explore.search_items(umap_frame, "APPAREL", columns=["masterCategory"])
+    assert list(apparel.index) == list(umap_frame.index[umap_frame["masterCategory"] == "Apparel"])
+    ex.search_box.value = "black"  # typing in the box
+    assert ex.highlighted and all(
+        _words_match("black", umap_frame.loc[i], columns) for i in ex.highlighted
+    )
+    ex.search("")
+    assert ex.highlighted == [] and all(t.selectedpoints is None for t in ex.figure.data)
+    assert ex.status.value == ""
+
+
+def test_explorer_selection_table_csv_and_callbacks(umap_frame, tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSYS_NB_HOME", str(tmp_path / "home"))
+    ex = explore.LatentExplorer(umap_frame, color="masterCategory")
+    calls = []
+    assert ex.on_select(calls.append) == calls.append  # returned: usable as a decorator
+    with pytest.raises(RecsysError, match="nothing is selected"):
+        ex.export_selection_csv(tmp_path / "none.csv")
+    assert ex.export_button.disabled
+    picked = list(umap_frame.index[[7, 2, 11]])
+    ex.select([str(i) for i in picked])  # ids as text, as a browser would send them
+    in_order = [i for i in umap_frame.index if i in picked]
+    assert calls == [in_order] and ex.selected_ids == in_order
+    table = ex.selected
+    catalogue = [c for c in umap_frame.columns if c not in ("x", "y")]
+    assert list(table.columns) == ["id", *catalogue] and list(table["id"]) == in_order
+    path = ex.export_selection_csv(tmp_path / "sel.csv")
+    back = pd.read_csv(path)
+    assert list(back["id"]) == in_order
+    assert list(back["productDisplayName"]) == list(table["productDisplayName"])
+    ex.export_button.click()  # the button: the default exports folder
+    default = tmp_path / "home" / "data" / "exports" / "selection.csv"
+    assert len(pd.read_csv(default)) == 3 and str(default) in ex.status.value
+    ex.select(picked)  # the same selection: no call
+    assert len(calls) == 1
+    # a lasso in the browser: plotly sends the points of every trace in one message
+    ids_of = [t.customdata[:, 0] for t in ex.figure.data]
+    message = {
+        "event_type": "plotly_selected",
+        "points": {
+            "xs": [0.0] * 3,
+            "ys": [0.0] * 3,
+            "point_indexes": [0, 1, 0],
+            "trace_indexes": [0, 0, 1],
+        },
+        "selector": {"type": "box", "selector_state": {"xrange": [0, 1], "yrange": [0, 1]}},
+    }
+    ex.figure._handler_js2py_pointsCallback({"new": message})
+    lassoed = {ids_of[0][0], ids_of[0][1], ids_of[1][0]}
+    assert len(calls) == 2 and set(calls[-1]) == lassoed == set(ex.selected_ids)
+    assert "3 selected" in ex.grid_caption.value
+    points = {"xs": [], "ys": [], "point_indexes": [], "trace_indexes": []}
+    ex.figure._handler_js2py_pointsCallback(
+        {"new": {"event_type": "plotly_deselect", "points": points}}
+    )
+    assert calls[-1] == [] and len(calls) == 3 and ex.export_button.disabled
+    ex.on_select(calls.append, remove=True)
+    ex.select(picked)
+    assert len(calls) == 3
+
+
+def test_explorer_highlight_for_other_widgets(umap_frame):
+    ex = explore.LatentExplorer(umap_frame, color="articleType")
+    calls = []
+    ex.on_select(calls.append)
+    query, recs = umap_frame.index[0], list(umap_frame.index[[4, 9, 12]])
+    assert ex.highlight(recs + [-12345], query_id=query) == recs  # unknown ids left out
+    star, rings = ex.figure.data[-1], ex.figure.data[-2]
+    assert list(star.customdata[:, 0]) == [query] and star.marker.symbol == "star"
+    assert sorted(rings.customdata[:, 0]) == sorted(recs) and rings.showlegend
+    greyed_to = [t.customdata[i][0] for t in ex.figure.data[:-2] for i in t.selectedpoints]
+    assert sorted(greyed_to) == sorted([query, *recs])
+    assert calls == [] and ex.selected_ids == []  # highlighting is not selecting
+    # a selection decides the grey; the rings stay on top
+    ex.select(umap_frame.index[20:30])
+    kept = [t.customdata[i][0] for t in ex.figure.data[:-2] for i in t.selectedpoints]
+    assert sorted(kept) == sorted(umap_frame.index[20:30]) and len(ex.figure.data[-2].x) == 3
+    ex.select([])
+    ex.color_by("gender")  # the highlight survives a new colouring
+    assert list(ex.figure.data[-1].customdata[:, 0]) == [query]
+    assert ex.highlighted == recs
+    ex.highlight()
+    assert len(ex.figure.data[-1].x) == 0 and not ex.figure.data[-2].showlegend
+    assert all(t.selectedpoints is None for t in ex.figure.data)
+    with pytest.raises(RecsysError, match="cannot colour"):
+        ex.color_by("nope")
+    assert "highlighted" in repr(ex)
 
 
 def test_image_grids(tiny_product_model, items, store):
