@@ -109,6 +109,45 @@ def test_latent_explorer_selection(umap_frame):
     assert ex.selection().empty and ex.grid.value == b""
 
 
+def _png(data: str):
+    import base64
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def test_figures_carry_a_picture_for_readers_without_a_kernel(umap_frame, tiny_product_model):
+    """A live figure's output holds the widget view and a PNG drawn from its traces."""
+    fig = explore.map_figure(umap_frame, "articleType", widget=True, title="by type")
+    bundle = fig._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    picture = _png(bundle["image/png"])
+    assert picture.size == (800, 560)  # the layout's height, the default width
+    pixels = np.asarray(picture.convert("RGB")).reshape(-1, 3)
+    # every category's colour is drawn (plotly's sequence, the others light grey)
+    for trace, hex_colour in zip(fig.data[:2], fig.layout.template.layout.colorway, strict=False):
+        rgb = np.array([int(hex_colour[j : j + 2], 16) for j in (1, 3, 5)])
+        alpha = trace.marker.opacity  # a lone dot: its colour over white
+        blended = alpha * rgb + (1 - alpha) * 255
+        assert (np.abs(pixels - blended).sum(1) < 30).any(), (trace.name, hex_colour)
+    assert "by type" in bundle["text/plain"]
+    # an empty figure and a loss curve draw too; an unsupported trace is named in the title
+    history = explore.history_figure(tiny_product_model)
+    assert _png(history._repr_mimebundle_()["image/png"]).size == (800, 320)
+    from recsys_nb.explore.static import LiveFigure, figure_png
+
+    odd = LiveFigure()
+    odd.add_bar(x=[1, 2], y=[3, 4])
+    assert figure_png(odd)[:8] == b"\x89PNG\r\n\x1a\n"
+    explorer = explore.LatentExplorer(umap_frame)
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert _png(bundle["image/png"]).size[1] == 560
+    assert bundle["text/plain"].startswith("LatentExplorer(")
+
+
 def _dense_neighbour_preservation(vectors, coords, k):
     """The n x n reference: dot products in latent space, Euclidean distances in 2-D."""
     n = len(vectors)

@@ -137,10 +137,16 @@ class LatentExplorer:
     def _pictures(self, ids, size=THUMB_SIZE) -> np.ndarray:
         return thumbnails(ids, self.frame, self.data, size, store=self.store)
 
-    def _ipython_display_(self):
-        from IPython.display import display
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        """The live widget for JupyterLab, and a PNG of the map for readers without a kernel."""
+        import base64
 
-        display(self.widget)
+        from .static import figure_png
+
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
+        bundle["image/png"] = base64.b64encode(figure_png(self.figure)).decode("ascii")
+        bundle["text/plain"] = repr(self)
+        return bundle
 
     def __repr__(self) -> str:
         return (

@@ -68,7 +68,8 @@ def map_figure(
     Points left out of a lasso or box selection (or of ``selectedpoints``) turn light grey.
     Points carry their id in ``customdata`` (and a thumbnail data URI as second field when
     ``thumbnails_uri`` is given, for the HTML export). ``widget=True`` returns a
-    ``go.FigureWidget`` (for callbacks in a notebook), else a ``go.Figure``.
+    :class:`~recsys_nb.explore.static.LiveFigure` (a ``go.FigureWidget`` for callbacks in
+    a notebook, whose saved output also holds a PNG), else a ``go.Figure``.
     """
     import plotly.graph_objects as go
 
@@ -118,15 +119,20 @@ def map_figure(
         "yaxis": {"showticklabels": False, "title": ""},
         "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
     }
-    return (go.FigureWidget if widget else go.Figure)(data=traces, layout=layout)
+    if widget:  # live in JupyterLab, a picture everywhere else
+        from .static import LiveFigure
+
+        return LiveFigure(data=traces, layout=layout)
+    return go.Figure(data=traces, layout=layout)
 
 
 def history_figure(model):
-    """Training and validation loss per epoch of a trained model (a ``go.FigureWidget``)."""
-    import plotly.graph_objects as go
+    """Training and validation loss per epoch of a trained model (a ``FigureWidget`` whose
+    notebook output also holds a PNG, :class:`~recsys_nb.explore.static.LiveFigure`)."""
+    from .static import LiveFigure
 
     history = load_model(model).meta.get("history", {})
-    fig = go.FigureWidget(
+    fig = LiveFigure(
         layout={
             "template": "plotly_white",
             "height": 320,
