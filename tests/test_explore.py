@@ -379,13 +379,27 @@ def test_interpolation_endpoints_decode_the_codes(tiny_product_model, items):
 
 def test_disagreements(tiny_product_model, items):
     table = explore.disagreements(tiny_product_model, items, k=4, n=3)
-    assert list(table.columns) == ["id", "overlap", "model_ids", "colour_ids"]
+    assert list(table.columns) == ["id", "overlap", "model_ids", "other_ids"]
     assert len(table) == 3 and table["overlap"].is_monotonic_increasing
     assert all(
         len(m) == 4 and qid not in m for qid, m in zip(table["id"], table["model_ids"], strict=True)
     )
     grid = explore.disagreement_grid(table, items)
-    assert (grid.rows, grid.cols) == (6, 5)
+    assert (grid.rows, grid.cols) == (6, 5) and grid.title == "model vs colour hist"
+    # against the pretrained CNN: its neighbours are the CNN's own top-k
+    from recsys_nb.cnn import dataset_features
+    from recsys_nb.recommend import top_k
+
+    table = explore.disagreements(tiny_product_model, items, k=4, n=3, against="cnn")
+    features = dataset_features(items)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    expected, _ = top_k(features, features, 4, exclude=np.arange(len(items)))
+    row = {int(i): r for r, i in enumerate(items.ids)}
+    for qid, theirs in zip(table["id"], table["other_ids"], strict=True):
+        assert theirs == items.ids[expected[row[int(qid)]]].tolist()
+    assert explore.disagreement_grid(table, items).title == "model vs CNN"
+    with pytest.raises(RecsysError, match="against='hog'"):
+        explore.disagreements(tiny_product_model, items, against="hog")
 
 
 def test_exports(tmp_path, umap_frame, store):

@@ -130,43 +130,65 @@ def traversal_grid(
     )
 
 
-def disagreements(model, data: Dataset, k: int = 5, n: int = 4, seed: int = 0) -> pd.DataFrame:
-    """Queries whose ``k`` neighbours differ most between the model and the colour baseline.
+AGAINST = {"colour": "colour hist", "cnn": "CNN"}  # what the model is compared with
 
-    For every item of ``data`` (the model's embedding vs a colour histogram), the overlap of
-    the two top-k lists; returns the ``n`` items with the smallest overlap (ties broken
-    by a seeded shuffle) with both lists: ``id, overlap, model_ids, colour_ids``.
+
+def disagreements(
+    model, data: Dataset, k: int = 5, n: int = 4, seed: int = 0, against: str = "colour"
+) -> pd.DataFrame:
+    """Queries whose ``k`` neighbours differ most between the model and another embedding.
+
+    ``against``: ``"colour"`` (a colour histogram of the pictures) or ``"cnn"`` (the
+    pretrained CNN's features of the image files, :mod:`recsys_nb.cnn`). For every item
+    of ``data``, the overlap of the two top-k lists; returns the ``n`` items with the
+    smallest overlap (ties broken by a seeded shuffle) with both lists: ``id, overlap,
+    model_ids, other_ids`` (and ``against`` in ``DataFrame.attrs``).
     """
-    from ..evaluate import colour_histogram
     from ..recommend import top_k
 
+    if against not in AGAINST:
+        raise RecsysError(f"against={against!r}: choose one of {', '.join(AGAINST)}")
     if len(data) <= k:
         raise RecsysError(f"need more than k={k} items, got {len(data)}")
-    spaces = {"model": embed(model, data.images), "colour": colour_histogram(data.images)}
-    neighbours = {}
-    for name, v in spaces.items():
+    if against == "cnn":
+        from ..cnn import dataset_features
+
+        other = dataset_features(data)
+    else:
+        from ..evaluate import colour_histogram
+
+        other = colour_histogram(data.images)
+    neighbours = []
+    for v in (embed(model, data.images), other):
         v = np.asarray(v, np.float32)
         v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        neighbours[name], _ = top_k(v, v, k, exclude=np.arange(len(v)))
-    pairs = zip(neighbours["model"].tolist(), neighbours["colour"].tolist(), strict=True)
-    overlap = np.array([len(set(a) & set(b)) for a, b in pairs])
+        neighbours.append(top_k(v, v, k, exclude=np.arange(len(v)))[0])
+    mine, theirs = neighbours
+    overlap = np.array(
+        [len(set(a) & set(b)) for a, b in zip(mine.tolist(), theirs.tolist(), strict=True)]
+    )
     order = np.random.default_rng(seed).permutation(len(data))
     chosen = order[np.argsort(overlap[order], kind="stable")[:n]]
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "id": data.ids[chosen],
             "overlap": overlap[chosen],
-            "model_ids": [data.ids[neighbours["model"][i]].tolist() for i in chosen],
-            "colour_ids": [data.ids[neighbours["colour"][i]].tolist() for i in chosen],
+            "model_ids": [data.ids[mine[i]].tolist() for i in chosen],
+            "other_ids": [data.ids[theirs[i]].tolist() for i in chosen],
         }
     )
+    table.attrs["against"] = against
+    return table
 
 
 def disagreement_grid(table: pd.DataFrame, data: Dataset, scale: int = 2) -> ImageGrid:
-    """For each query of :func:`disagreements`: a model row and a colour-baseline row."""
+    """For each query of :func:`disagreements`: the model's row, then the other's."""
+    other = AGAINST[table.attrs.get("against", "colour")]
     rows, labels = [], []
     for rec in table.itertuples():
         rows.append(list(thumbnails([rec.id, *rec.model_ids], data=data)))
-        rows.append([None, *thumbnails(rec.colour_ids, data=data)])
-        labels += [f"{rec.id} model", "colour hist"]
-    return image_grid(rows, row_labels=labels, scale=scale, label_width=90, title="model vs colour")
+        rows.append([None, *thumbnails(rec.other_ids, data=data)])
+        labels += [f"{rec.id} model", other]
+    return image_grid(
+        rows, row_labels=labels, scale=scale, label_width=90, title=f"model vs {other}"
+    )
