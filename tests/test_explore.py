@@ -398,6 +398,14 @@ def test_disagreements(tiny_product_model, items):
     for qid, theirs in zip(table["id"], table["other_ids"], strict=True):
         assert theirs == items.ids[expected[row[int(qid)]]].tolist()
     assert explore.disagreement_grid(table, items).title == "model vs CNN"
+    shares = explore.disagreement_shares(table, items.meta)
+    assert list(shares.index) == ["model", "CNN"]
+    same = [
+        items.meta.at[i, "baseColour"] == items.meta.at[q, "baseColour"]
+        for q, ids in zip(table["id"], table["other_ids"], strict=True)
+        for i in ids
+    ]
+    assert shares.at["CNN", "same baseColour"] == pytest.approx(np.mean(same))
     with pytest.raises(RecsysError, match="against='hog'"):
         explore.disagreements(tiny_product_model, items, against="hog")
 

@@ -19,7 +19,8 @@ What the notebooks call, so that they stay thin (everything is importable from
   (:meth:`~LatentExplorer.on_select`, :meth:`~LatentExplorer.highlight`);
 - image grids (:class:`ImageGrid`, :mod:`.images` and :mod:`.grids`): products per
   category, reconstructions next to originals, recommendation rows, interpolation and
-  traversal decoded to images, model-vs-colour disagreements;
+  traversal decoded to images, disagreements of the model with a colour histogram or the
+  pretrained CNN;
 - standalone HTML files (:mod:`.export`): :func:`export_umap_html` and
   :func:`export_recommendations_html` (plotly's ``write_html``, images embedded as data
   URIs, plotly.js included).
@@ -46,6 +47,7 @@ from .figures import _hover_text as _hover_text
 from .grids import (
     category_grid,
     disagreement_grid,
+    disagreement_shares,
     disagreements,
     interpolation_grid,
     recommendation_rows,
@@ -101,6 +103,7 @@ __all__ = [
     "colour_marker",
     "data_uri",
     "disagreement_grid",
+    "disagreement_shares",
     "disagreements",
     "encode_image",
     "export_recommendations_html",

@@ -181,6 +181,29 @@ def disagreements(
     return table
 
 
+def disagreement_shares(
+    table: pd.DataFrame, meta: pd.DataFrame, columns=("articleType", "baseColour")
+) -> pd.DataFrame:
+    """For the queries of :func:`disagreements`: the share of each row's neighbours that
+    have the query's value of each column (the model's row and the other's)."""
+    other = AGAINST[table.attrs.get("against", "colour")]
+    out = {}
+    for name, key in (("model", "model_ids"), (other, "other_ids")):
+        out[name] = {
+            f"same {column}": float(
+                np.mean(
+                    [
+                        meta.at[item, column] == meta.at[query, column]
+                        for query, items in zip(table["id"], table[key], strict=True)
+                        for item in items
+                    ]
+                )
+            )
+            for column in columns
+        }
+    return pd.DataFrame(out).T
+
+
 def disagreement_grid(table: pd.DataFrame, data: Dataset, scale: int = 2) -> ImageGrid:
     """For each query of :func:`disagreements`: the model's row, then the other's."""
     other = AGAINST[table.attrs.get("against", "colour")]
