@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 STAMP_BENCH := $(VENV)/.installed-bench
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test test-e2e lint lab setup widget system bench clean
+.PHONY: demo test test-e2e lint lab notebooks setup widget system bench clean
 
 # The package and its runtime dependencies only: no test tools, no mongod, no Chromium.
 demo: $(STAMP_DEMO) widget
@@ -37,6 +37,17 @@ lint: setup widgets-react/node_modules/.package-lock.json
 
 lab: setup widget
 	$(VENV)/bin/jupyter lab notebooks/
+
+# Run every notebook top to bottom and save its outputs (what is committed: full mode, after
+# make demo; RECSYS_NB_QUICK=1 for quick mode). No widget state is saved: figures carry a PNG.
+NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
+notebooks: setup widget
+	for nb in $(NOTEBOOKS); do \
+	  echo "$$nb"; \
+	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --log-level ERROR \
+	    --ExecutePreprocessor.store_widget_state=False --ExecutePreprocessor.timeout=3600 \
+	    "$$nb" || exit 1; \
+	done
 
 # The development environment: the package, the dev extra (pytest, nbval, JupyterLab, ruff,
 # build, the local mongod).

@@ -134,6 +134,7 @@ def history_figure(model):
     history = load_model(model).meta.get("history", {})
     fig = LiveFigure(
         layout={
+            "title": f"{load_model(model).name}: loss per epoch",
             "template": "plotly_white",
             "height": 320,
             "xaxis": {"title": "epoch"},
