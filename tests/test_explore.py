@@ -148,6 +148,23 @@ def test_figures_carry_a_picture_for_readers_without_a_kernel(umap_frame, tiny_p
     assert bundle["text/plain"].startswith("LatentExplorer(")
 
 
+def test_map_agreement_counts_same_labels_among_map_neighbours():
+    frame = pd.DataFrame(
+        {
+            "x": [0.0, 0.1, 0.2, 10.0, 10.1, 10.2],
+            "y": [0.0] * 6,
+            "articleType": ["a", "a", "a", "b", "b", "b"],
+            "baseColour": ["red", "blue", "red", "red", "blue", "red"],
+        }
+    )
+    agree = explore.map_agreement(frame, k=2)
+    assert agree["articleType"] == 1.0  # both neighbours of every point share its type
+    # colours: the outer red points see one red and one blue, the blue ones two reds
+    assert agree["baseColour"] == pytest.approx((0.5 + 0 + 0.5) * 2 / 6)
+    with pytest.raises(RecsysError, match="k=6"):
+        explore.map_agreement(frame, k=6)
+
+
 def _dense_neighbour_preservation(vectors, coords, k):
     """The n x n reference: dot products in latent space, Euclidean distances in 2-D."""
     n = len(vectors)

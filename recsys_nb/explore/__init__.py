@@ -79,6 +79,7 @@ from .notebook import (
 from .projection import _vectors as _vectors
 from .projection import (
     latent_map,
+    map_agreement,
     neighbour_preservation,
     pca_projection,
     projection_frame,
@@ -115,6 +116,7 @@ __all__ = [
     "map_figure",
     "model_items",
     "needs_outline",
+    "map_agreement",
     "neighbour_preservation",
     "notebook_catalog",
     "notebook_model",

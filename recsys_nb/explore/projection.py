@@ -106,6 +106,25 @@ def neighbour_preservation(embeddings, coords: np.ndarray, k: int = 10) -> float
     return float(hits / (n * k))
 
 
+def map_agreement(
+    frame: pd.DataFrame, columns=("articleType", "baseColour"), k: int = 10
+) -> pd.Series:
+    """How much a map's neighbourhoods share labels: for each column, the share of each
+    point's ``k`` nearest points on the map (x, y) that have its value, averaged."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if not 1 <= k < len(frame):
+        raise RecsysError(f"k={k}: need 1 <= k < {len(frame)} (the points on the map)")
+    xy = frame[["x", "y"]].to_numpy(np.float64)
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(xy).kneighbors(xy)
+    idx = idx[:, 1:]  # each point's own row comes first (ties with a twin aside)
+    out = {}
+    for column in columns:
+        values = frame[column].astype(str).to_numpy()
+        out[column] = float(np.mean(values[idx] == values[:, None]))
+    return pd.Series(out, name=f"same label among {k} map neighbours")
+
+
 def projection_frame(embeddings: Embeddings, coords: np.ndarray, meta=None) -> pd.DataFrame:
     """Ids, ``x``, ``y`` and the metadata columns, one row per item, indexed by id."""
     meta = embeddings.meta if meta is None else meta
