@@ -379,6 +379,13 @@ def test_image_grids(tiny_product_model, items, store):
         tiny_product_model, items.images[0], dims=(0, 3), steps=5, reference=items.images[:50]
     )
     assert (trav.rows, trav.cols) == (2, 5)
+    codes = tiny_product_model.encoder.predict(items.images[:50], verbose=0)
+    widest = explore.varying_dims(tiny_product_model, items.images[:50], n=3)
+    assert widest == sorted(range(codes.shape[1]), key=lambda d: -codes[:, d].std())[:3]
+    default = explore.traversal_grid(
+        tiny_product_model, items.images[0], reference=items.images[:50]
+    )
+    assert (default.rows, default.cols) == (3, 7)
     with pytest.raises(RecsysError, match="no images"):
         explore.image_grid([])
 

@@ -54,6 +54,7 @@ from .grids import (
     reconstruct,
     reconstruction_grid,
     traversal_grid,
+    varying_dims,
 )
 from .images import (
     THUMB_SIZE,
@@ -132,5 +133,6 @@ __all__ = [
     "thumbnails",
     "to_uint8",
     "traversal_grid",
+    "varying_dims",
     "umap_projection",
 ]

@@ -92,10 +92,21 @@ def interpolation_grid(model, image_a, image_b, steps: int = 8, scale: int = 2) 
     return image_grid([row], captions=captions, scale=scale, title="interpolation")
 
 
+def _widest(std: np.ndarray, n: int) -> list[int]:
+    return np.argsort(-std, kind="stable")[:n].tolist()
+
+
+def varying_dims(model, images, n: int = 3) -> list[int]:
+    """The ``n`` latent dimensions whose codes vary most over ``images`` (by std)."""
+    model = load_model(model)
+    codes = model.encoder.predict(np.asarray(images, np.float32), verbose=0)
+    return _widest(codes.std(axis=0), n)
+
+
 def traversal_grid(
     model,
     image,
-    dims: Sequence[int] = (0, 1, 2),
+    dims: Sequence[int] | None = None,
     steps: int = 7,
     span: float = 2.0,
     reference=None,
@@ -104,7 +115,8 @@ def traversal_grid(
     """Move one latent dimension at a time from ``-span`` to ``+span`` standard deviations.
 
     The standard deviation of each dimension is measured on ``reference`` images (default:
-    the image alone, then 1 is used).
+    the image alone, then 1 is used). ``dims``: the dimensions to move, by default the
+    three that vary most over ``reference`` (the first three without it).
     """
     model = load_model(model)
     code = model.encoder.predict(np.asarray(image, np.float32)[None], verbose=0)[0]
@@ -112,13 +124,15 @@ def traversal_grid(
         std = model.encoder.predict(np.asarray(reference, np.float32), verbose=0).std(axis=0)
     else:
         std = np.ones_like(code)
+    if dims is None:
+        dims = _widest(std, 3) if reference is not None else [0, 1, 2]
     offsets = np.linspace(-span, span, steps, dtype=np.float32)
     rows = []
     for d in dims:
         codes = np.repeat(code[None], steps, axis=0)
         codes[:, d] += offsets * std[d]
         rows.append(list(model.decode(codes, image)))
-    captions = [f"{o:+.1f}σ" for o in offsets] * len(dims)
+    captions = [f"{o:+.1f} sd" for o in offsets] * len(dims)  # ASCII: every font has it
     return image_grid(
         rows,
         steps,
