@@ -171,7 +171,7 @@ def disagreements(
     else:
         from ..evaluate import colour_histogram
 
-        other = colour_histogram(data.images)
+        other = colour_histogram(_colour_images(data))
     neighbours = []
     for v in (embed(model, data.images), other):
         v = np.asarray(v, np.float32)
@@ -193,6 +193,20 @@ def disagreements(
     )
     table.attrs["against"] = against
     return table
+
+
+def _colour_images(data: Dataset) -> np.ndarray:
+    """The items in colour in [0, 1]: the dataset's own, or read again from their files
+    (a greyscale model's dataset)."""
+    from ..data import load_image
+
+    if data.images.shape[-1] == 3:
+        return data.images
+    if "image_path" not in data.meta.columns:
+        raise RecsysError("a colour histogram needs colour images: these are grey, with no files")
+    size = data.images.shape[1:3]
+    pictures = [load_image(p, size=size, channels=3) for p in data.meta["image_path"]]
+    return np.stack(pictures).astype(np.float32) / 255.0
 
 
 def disagreement_shares(
