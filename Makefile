@@ -77,7 +77,7 @@ bench: $(STAMP_BENCH)
 
 # The widget bundle (recsys_nb/static/, not committed), rebuilt when its sources change.
 # Building the package (pip install ., python -m build) runs the same steps: hatch_widget.py.
-WIDGET_SRC := $(shell find widgets-react/src -type f -not -path '*/__tests__/*') widgets-react/build.mjs
+WIDGET_SRC := $(shell find widgets-react/src -type f -not -path '*/__tests__/*') widgets-react/build.mjs recsys_nb/widget/contract.json
 widget: recsys_nb/static/widget.js
 
 widgets-react/node_modules/.package-lock.json: widgets-react/package.json widgets-react/package-lock.json

@@ -24,7 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 BUNDLE_FILES = ("widget.js", "widget.css")
-SOURCE_FILES = ("build.mjs", "package.json", "package-lock.json")
+# (and the Python/JS contract, which src/contract.ts imports)
+SOURCE_FILES = (
+    "build.mjs",
+    "package.json",
+    "package-lock.json",
+    "../recsys_nb/widget/contract.json",
+)
 TEST_DIRS = {"__tests__"}
 
 log = logging.getLogger("recsys_nb.build")

@@ -8,6 +8,9 @@ recording comm, so trait updates and custom replies are checked as JS sees them.
 from __future__ import annotations
 
 import io
+import struct
+import time
+import zlib
 
 import numpy as np
 import pytest
@@ -17,7 +20,13 @@ from PIL import Image
 import recsys_nb
 from recsys_nb import widget as widget_module
 from recsys_nb.errors import RecsysError
-from recsys_nb.widget import RecommenderWidget, bundle_paths
+from recsys_nb.widget import (
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_PIXELS,
+    ImageTooLargeError,
+    RecommenderWidget,
+    bundle_paths,
+)
 
 
 class RecordingComm:
@@ -278,3 +287,120 @@ def test_missing_bundle_says_how_to_build(tmp_path):
 
 def test_exported_from_package():
     assert recsys_nb.RecommenderWidget is RecommenderWidget
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG file whose header says ``width`` x ``height`` (its pixels: one, truncated)."""
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    struct.pack_into(">II", data, 16, width, height)  # IHDR's first fields
+    struct.pack_into(">I", data, 29, zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def test_over_size_images_are_refused_before_decoding(widget, store, comm):
+    item_id = int(store.ids[1])
+    widget.selected = item_id
+    shown, errors = list(widget.recommendations), []
+    for width, height in ((12_000, 12_000), (30_000, 30_000), (MAX_UPLOAD_PIXELS + 1, 1)):
+        data = png_claiming(width, height)
+        start = time.perf_counter()
+        reply, _ = from_js(
+            widget,
+            {"kind": "recommend", "uuid": "big", "image": {"name": "big.png", "type": "image/png"}},
+            [memoryview(data)],
+        )
+        assert time.perf_counter() - start < 0.5
+        assert not reply["ok"] and reply["error"].startswith("image too large: ")
+        assert "\n" not in reply["error"] and widget.error == reply["error"]
+        with pytest.raises(ImageTooLargeError, match="image too large"):
+            widget.recommend_image(data)
+        errors.append(reply["error"])
+    assert errors[0] == "image too large: 12000 x 12000 pixels (144 megapixels; at most 40)"
+    too_many_bytes = b"\x89PNG" + bytes(MAX_UPLOAD_BYTES)
+    reply, _ = from_js(
+        widget,
+        {"kind": "recommend", "uuid": "big2", "image": {"name": "b.png", "type": "image/png"}},
+        [memoryview(too_many_bytes)],
+    )
+    assert not reply["ok"] and reply["error"] == "image file too large: 20.1 MB (at most 20 MB)"
+    # the query did not change
+    assert widget.selected == item_id and widget.recommendations == shown
+
+
+def test_same_type_recommends_the_query_type_only(widget, store):
+    meta = store.meta
+    item_id = int(store.ids[3])
+    kind = meta.loc[item_id, "articleType"]
+    widget.selected = item_id
+    assert set(meta.loc[[r["id"] for r in widget.recommendations], "articleType"]) != {kind}
+    widget.same_type = True  # recomputed at once
+    ids = [r["id"] for r in widget.recommendations]
+    assert ids == store.recommend(item_id, filters={"articleType": kind})["id"].tolist()
+    assert set(meta.loc[ids, "articleType"]) == {kind}
+    other = int(meta.index[meta["articleType"] != kind][0])
+    reply, _ = from_js(widget, {"kind": "recommend", "uuid": "t1", "item_id": other})
+    assert {i["labels"]["articleType"] for i in reply["items"]} == {meta.loc[other, "articleType"]}
+    widget.filters = {"gender": [meta.loc[other, "gender"]]}  # both apply
+    assert set(meta.loc[[r["id"] for r in widget.recommendations], "gender"]) == {
+        meta.loc[other, "gender"]
+    }
+    widget.same_type = False
+    widget.filters = {}
+    assert [r["id"] for r in widget.recommendations] == store.recommend(other)["id"].tolist()
+
+
+def test_same_type_is_ignored_for_an_image_query(widget, store, small_catalog):
+    widget.same_type = True
+    item_id = int(store.ids[2])
+    table = widget.recommend_image((small_catalog / "images" / f"{item_id}.jpg").read_bytes())
+    expected = store.recommend(image=small_catalog / "images" / f"{item_id}.jpg", k=10)
+    assert table["id"].tolist() == expected["id"].tolist() and widget.error == ""
+
+
+def test_on_select_callbacks(widget, store, small_catalog):
+    seen, also = [], []
+
+    def first(item_id):
+        seen.append((item_id, widget.results["id"].tolist()))
+
+    widget.on_select(first)
+    widget.on_select(also.append)
+    widget.on_select(also.append)  # registered once
+    a, b = int(store.ids[4]), int(store.ids[6])
+    from_js(widget, {"kind": "recommend", "uuid": "c1", "item_id": a})  # a click
+    widget.selected = b  # from Python
+    from_js(widget, {"kind": "recommend", "uuid": "c2", "item_id": b})  # the same, clicked
+    data = (small_catalog / "images" / f"{a}.jpg").read_bytes()
+    from_js(
+        widget,
+        {"kind": "recommend", "uuid": "c3", "image": {"name": "a.jpg", "type": "image/jpeg"}},
+        [memoryview(data)],
+    )  # an image query: no call
+    assert [s[0] for s in seen] == [a, b, b] and also == [a, b, b]
+    # the recommendations were ready when the callback ran
+    assert seen[0][1] == store.recommend(a)["id"].tolist()
+    widget.on_select(first, remove=True)
+    widget.selected = a
+    assert len(seen) == 3 and also[-1] == a
+    from_js(widget, {"kind": "recommend", "uuid": "e", "item_id": 123456789})  # failed: no call
+    assert also[-1] == a and len(also) == 4
+
+
+def test_python_reads_the_results_and_the_grid(widget, store):
+    meta = store.meta
+    assert widget.results.empty and list(widget.results.columns[:3]) == ["rank", "id", "score"]
+    widget.selected = int(store.ids[0])
+    results = widget.results
+    assert results["id"].tolist() == [r["id"] for r in widget.recommendations]
+    assert (
+        results["productDisplayName"].tolist()
+        == meta.loc[results["id"], "productDisplayName"].tolist()
+    )
+    assert widget.grid_ids.tolist() == store.ids.tolist()
+    widget.search, widget.filters = "shirt", {"gender": ["Men"]}  # as the front end sets them
+    expected = meta[
+        meta["productDisplayName"].str.lower().str.contains("shirt") & (meta["gender"] == "Men")
+    ].index.tolist()
+    assert widget.grid_ids.tolist() == expected

@@ -1,12 +1,12 @@
 // Drive Debian's Chromium (playwright-core, no downloaded browsers) through the widget
 // harness served by tests/ui/test_browser.py; print what it saw as one JSON line.
-// Usage: node drive.mjs URL IMAGE_FILE SCREENSHOT   (WIDGET_DIR: where node_modules is)
+// Usage: node drive.mjs URL IMAGE_FILE SCREENSHOT BIG_FILE   (WIDGET_DIR: where node_modules is)
 import { createRequire } from "node:module";
 import path from "node:path";
 
 const require = createRequire(path.join(process.env.WIDGET_DIR, "package.json"));
 const { chromium } = require("playwright-core");
-const [url, imageFile, screenshot] = process.argv.slice(2);
+const [url, imageFile, screenshot, bigFile] = process.argv.slice(2);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -94,6 +94,30 @@ try {
   await fetch(new URL(`/python/select?id=${out.grid[5].id}`, url), { method: "POST" });
   await painted(out.grid[5].id, 10);
   out.from_python = await shown();
+
+  // 7. The same-type toggle: Python recomputes, the view shows Python's new list.
+  await page.getByRole("checkbox", { name: /same type as the query/ }).check();
+  let after;
+  for (let i = 0; i < 100 && !(after = await python()).same_type; i++) await page.waitForTimeout(100);
+  const ids = after.recommendations.map((r) => r.id);
+  await page.waitForFunction(
+    (ids) => {
+      const recs = [...document.querySelectorAll(".rnb-rec")];
+      return recs.map((b) => Number(b.dataset.id)).join() === ids.join() && recs.every((b) => b.querySelector("img")?.complete);
+    },
+    ids,
+    { timeout: 20000 },
+  );
+  out.same_type = { python: after, shown: await shown() };
+
+  // 8. An image file over the size limit is refused in the page: nothing is sent.
+  const sentBefore = await page.evaluate(() => window.__sent.length);
+  await page.locator("input[type=file]").setInputFiles(bigFile);
+  await page.waitForFunction(() => document.querySelector(".rnb-status .rnb-error")?.textContent.includes("too large"));
+  out.too_large = {
+    status: (await shown()).status,
+    sent: (await page.evaluate(() => window.__sent.length)) - sentBefore,
+  };
 } finally {
   await browser.close();
 }

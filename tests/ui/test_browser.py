@@ -3,8 +3,8 @@
 The built bundle (recsys_nb/static) is rendered in a small harness page whose
 anywidget model talks, over HTTP on localhost, to a real RecommenderWidget backed by a
 real MemoryStore in this process: clicks reach Python, Python's replies (binary
-thumbnails) and trait updates reach the page. A screenshot is written to
-tests/artifacts/widget.png.
+thumbnails) and trait updates reach the page; the same-type toggle and an over-size
+image file are checked too. A screenshot is written to tests/artifacts/widget.png.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import recsys_nb
-from recsys_nb.widget import STATIC_DIR, RecommenderWidget
+from recsys_nb.widget import MAX_UPLOAD_BYTES, STATIC_DIR, RecommenderWidget
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -81,7 +81,11 @@ def serve(widget: RecommenderWidget) -> ThreadingHTTPServer:
                     state = widget.get_state()
                     return self.reply(json.dumps(state).encode())
                 if self.path == "/python":
-                    data = {"selected": widget.selected, "recommendations": widget.recommendations}
+                    data = {
+                        "selected": widget.selected,
+                        "recommendations": widget.recommendations,
+                        "same_type": widget.same_type,
+                    }
                     return self.reply(json.dumps(data).encode())
             self.send_error(404)
 
@@ -109,7 +113,7 @@ def serve(widget: RecommenderWidget) -> ThreadingHTTPServer:
 
 
 def test_click_image_and_python_selection_in_chromium(
-    browser_ready, tiny_product_model, small_catalog
+    browser_ready, tiny_product_model, small_catalog, tmp_path
 ):
     store = recsys_nb.MemoryStore.from_model(tiny_product_model, small_catalog)
     widget = RecommenderWidget(store=store)
@@ -119,6 +123,9 @@ def test_click_image_and_python_selection_in_chromium(
     image = small_catalog / "images" / f"{third}.jpg"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "widget.png"
+    big = tmp_path / "huge.jpg"
+    with big.open("wb") as f:  # sparse: over the limit on disk at no cost
+        f.truncate(MAX_UPLOAD_BYTES + 1)
     try:
         run = subprocess.run(
             [
@@ -127,6 +134,7 @@ def test_click_image_and_python_selection_in_chromium(
                 f"http://127.0.0.1:{server.server_port}/",
                 str(image),
                 str(screenshot),
+                str(big),
             ],
             env={**os.environ, "WIDGET_DIR": str(WIDGET_DIR), "CHROMIUM": CHROMIUM},
             capture_output=True,
@@ -178,3 +186,15 @@ def test_click_image_and_python_selection_in_chromium(
     sixth = int(store.ids[5])
     assert [r["id"] for r in seen["from_python"]["recs"]] == store.recommend(sixth)["id"].tolist()
     assert seen["from_python"]["trail"][-1] == names[sixth]
+
+    # The same-type toggle: Python's trait, recomputed recommendations of that type only.
+    python = seen["same_type"]["python"]
+    ids = [r["id"] for r in python["recommendations"]]
+    assert python["same_type"] is True and python["selected"] == sixth
+    kind = store.meta.loc[sixth, "articleType"]
+    assert ids == store.recommend(sixth, filters={"articleType": kind})["id"].tolist()
+    assert [r["id"] for r in seen["same_type"]["shown"]["recs"]] == ids
+
+    # An over-size image file: one line in the status, nothing sent to Python.
+    assert seen["too_large"]["sent"] == 0
+    assert "huge.jpg: image file too large: 20.1 MB (at most 20 MB)" in seen["too_large"]["status"]

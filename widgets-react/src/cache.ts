@@ -1,4 +1,4 @@
-import type { Item } from "./contract";
+import type { Item } from "./request";
 
 /**
  * Products this view has received (name, labels, thumbnail object URL), by id.

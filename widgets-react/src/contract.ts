@@ -1,14 +1,17 @@
 /**
  * The JS side of the Python/JS contract of recsys_nb.RecommenderWidget.
  *
- * Mirror of the module docstring of recsys_nb/widget.py: keep the two in step.
- * Nothing else in src/ names a trait or a message kind.
+ * The one source of truth is recsys_nb/widget/contract.json, imported here: tsc checks
+ * (ContractChecks, at the end) that the trait names, message kinds and message fields
+ * declared below are exactly its keys, and tests/test_widget_contract.py also compares
+ * the type texts. Nothing else in src/ names a trait or a message kind.
  */
 import type { AnyModel } from "@anywidget/types";
+import contract from "../../recsys_nb/widget/contract.json";
 
-/** Synced traits (see recsys_nb/widget.py for who writes each). */
+/** Synced traits (contract.json says who writes each). */
 export interface WidgetModel {
-  /** The query product's id; null: nothing selected, or the query is a dropped image. */
+  /** The query product's id; null: nothing selected, or the query is an image. */
   selected: number | null;
   /** Best first; written by Python after each query. */
   recommendations: Recommendation[];
@@ -18,6 +21,8 @@ export interface WidgetModel {
   search: string;
   /** Label -> allowed values; restricts the grid and the recommendations. */
   filters: Record<string, string[]>;
+  /** Recommend only products of the query's articleType (not for an image query). */
+  same_type: boolean;
   /** Thumbnails per grid page. */
   page_size: number;
   /** Label -> values offered as filters (read-only here). */
@@ -43,14 +48,6 @@ export interface WireItem {
   rank?: number;
 }
 
-/** A product ready to show: the thumbnail is an object URL (or null). */
-export interface Item {
-  id: number;
-  name: string;
-  labels: Record<string, string>;
-  src: string | null;
-}
-
 export type PageRequest = {
   kind: "page";
   search: string;
@@ -58,9 +55,8 @@ export type PageRequest = {
   offset: number;
   limit: number;
 };
-export type RecommendRequest =
-  | { kind: "recommend"; item_id: number }
-  | { kind: "recommend"; image: { name: string; type: string } };
+/** A product's id, or an image file (its bytes travel as the one binary buffer). */
+export type RecommendRequest = { kind: "recommend"; item_id: number } | { kind: "recommend"; image: { name: string; type: string } };
 export type ItemsRequest = { kind: "items"; ids: number[] };
 export type Request = PageRequest | RecommendRequest | ItemsRequest;
 
@@ -77,71 +73,56 @@ export interface RecommendReply {
 export interface ItemsReply {
   items: WireItem[];
 }
-export type ReplyFor<R extends Request> = R extends PageRequest
-  ? PageReply
-  : R extends RecommendRequest
-    ? RecommendReply
-    : ItemsReply;
+/** The reply of each message kind. */
+export interface Replies {
+  page: PageReply;
+  recommend: RecommendReply;
+  items: ItemsReply;
+}
+export type ReplyFor<R extends Request> = Replies[R["kind"]];
 
-type Envelope = { kind: string; uuid: string; ok: boolean; error?: string };
+/** What every reply carries besides its fields. */
+export interface Envelope {
+  kind: string;
+  uuid: string;
+  ok: boolean;
+  error?: string;
+}
 
 export type Model = AnyModel<WidgetModel>;
+
+/** Size limits, shared with Python. */
+export const LIMITS: { max_upload_bytes: number; max_upload_pixels: number; max_page: number; max_k: number } = contract.limits;
+
+/** The traits' defaults, as Python declares them. */
+export const DEFAULTS = Object.fromEntries(
+  Object.entries(contract.traits).map(([name, spec]) => [name, spec.default]),
+) as unknown as WidgetModel;
 
 /** Labels shown under a recommendation, in this order. */
 export const SHOWN_LABELS = ["articleType", "baseColour", "gender", "masterCategory", "label"];
 
-/** How long a request may wait for its reply. */
-export const REQUEST_TIMEOUT_MS = 60_000;
+// --- compile-time checks against contract.json -------------------------------------------
 
-export class RequestError extends Error {}
+type Schema = typeof contract;
+type Messages = Schema["messages"];
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Assert<T extends true> = T;
+/** Every key of every member of a union. */
+type KeysOf<T> = T extends unknown ? keyof T : never;
+type Fields<R> = Exclude<KeysOf<R>, "kind">;
 
-function newUuid(): string {
-  const c = globalThis.crypto;
-  if (c && typeof c.randomUUID === "function") return c.randomUUID();
-  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-}
-
-/**
- * Send one request as a custom message and resolve with Python's reply (the one that
- * repeats its uuid) together with the reply's binary buffers.
- */
-export function request<R extends Request>(
-  model: Model,
-  req: R,
-  buffers: ArrayBuffer[] = [],
-  timeoutMs = REQUEST_TIMEOUT_MS,
-): Promise<{ reply: ReplyFor<R>; buffers: DataView[] }> {
-  const uuid = newUuid();
-  return new Promise((resolve, reject) => {
-    const onMessage = (msg: unknown, replyBuffers?: DataView[]) => {
-      const m = msg as Envelope;
-      if (!m || typeof m !== "object" || m.uuid !== uuid) return;
-      cleanup();
-      if (m.ok) resolve({ reply: m as unknown as ReplyFor<R>, buffers: replyBuffers ?? [] });
-      else reject(new RequestError(m.error ?? `${req.kind} request failed`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new RequestError(`no answer from Python to the ${req.kind} request (is the kernel running?)`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      model.off("msg:custom", onMessage);
-    };
-    model.on("msg:custom", onMessage);
-    model.send({ ...req, uuid }, undefined, buffers);
-  });
-}
-
-/** Turn a reply's items into displayable items: thumbnails become object URLs. */
-export function decodeItems(items: WireItem[], buffers: DataView[]): Item[] {
-  return items.map((w) => {
-    let src: string | null = null;
-    if (w.thumb !== null && w.thumb !== undefined && buffers[w.thumb]) {
-      const view = buffers[w.thumb];
-      const bytes = new Uint8Array(view.buffer as ArrayBuffer, view.byteOffset, view.byteLength);
-      src = URL.createObjectURL(new Blob([bytes], { type: w.mime ?? "image/jpeg" }));
-    }
-    return { id: w.id, name: w.name, labels: w.labels ?? {}, src };
-  });
-}
+export type ContractChecks = [
+  Assert<Equal<keyof WidgetModel, keyof Schema["traits"]>>,
+  Assert<Equal<Request["kind"], keyof Messages>>,
+  Assert<Equal<keyof Replies, keyof Messages>>,
+  Assert<Equal<Fields<PageRequest>, keyof Messages["page"]["request"]>>,
+  Assert<Equal<Fields<RecommendRequest>, keyof Messages["recommend"]["request"]>>,
+  Assert<Equal<Fields<ItemsRequest>, keyof Messages["items"]["request"]>>,
+  Assert<Equal<keyof PageReply, keyof Messages["page"]["reply"]>>,
+  Assert<Equal<keyof RecommendReply, keyof Messages["recommend"]["reply"]>>,
+  Assert<Equal<keyof ItemsReply, keyof Messages["items"]["reply"]>>,
+  Assert<Equal<keyof WireItem, keyof Schema["wire_item"]>>,
+  Assert<Equal<keyof Recommendation, keyof Schema["recommendation"]>>,
+  Assert<Equal<keyof Envelope, keyof Schema["envelope"]["reply"]>>,
+];

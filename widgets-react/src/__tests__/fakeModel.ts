@@ -1,10 +1,11 @@
 /**
- * An in-memory anywidget model for component tests: the traits of contract.ts, and a
+ * An in-memory anywidget model for component tests: the traits of contract.ts (with the
+ * defaults of recsys_nb/widget/contract.json), and a
  * `reply` function playing Python's part for custom messages (asynchronously, like a
  * kernel). Only the front end is under test here; Python's answers are tested in
  * tests/test_widget.py against a real store.
  */
-import type { WidgetModel, WireItem } from "../contract";
+import { DEFAULTS, type WidgetModel, type WireItem } from "../contract";
 
 type Handler = (...args: any[]) => void;
 export type Sent = { content: any; buffers: ArrayBuffer[] };
@@ -19,17 +20,7 @@ export class FakeModel {
     public reply: (model: FakeModel, content: any, buffers?: ArrayBuffer[]) => void,
     state: Partial<WidgetModel> = {},
   ) {
-    this.state = {
-      selected: null,
-      recommendations: [],
-      k: 10,
-      search: "",
-      filters: {},
-      page_size: 24,
-      facets: {},
-      error: "",
-      ...state,
-    };
+    this.state = { ...structuredClone(DEFAULTS), ...state }; // the defaults of contract.json
   }
 
   get<K extends keyof WidgetModel>(key: K): WidgetModel[K] {

@@ -1,6 +1,7 @@
 import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import widget from "../widget";
+import { LIMITS } from "../contract";
 import { FakeModel, fakePython } from "./fakeModel";
 
 let cleanups: Array<() => void> = [];
@@ -202,5 +203,34 @@ describe("trail", () => {
     await waitFor(() => expect(recs().querySelector(".rnb-query-card")!.textContent).toContain("shoe.jpg"));
     await waitFor(() => expect(within(recs()).getAllByRole("button")).toHaveLength(10));
     expect(screen.getByRole("navigation", { name: "Previous queries" }).textContent).toContain("shoe.jpg");
+  });
+});
+
+describe("filters and limits", () => {
+  it("the same-type toggle writes the same_type trait", async () => {
+    const model = new FakeModel(fakePython(10));
+    await mount(model);
+    await gridLoaded();
+    const toggle = screen.getByRole("checkbox", { name: /same type as the query/ }) as HTMLInputElement;
+    expect(toggle.checked).toBe(false);
+    fireEvent.click(toggle);
+    expect(model.get("same_type")).toBe(true);
+    expect(model.saved).toBeGreaterThan(0);
+    act(() => model.set("same_type", false)); // and follows Python
+    expect(toggle.checked).toBe(false);
+  });
+
+  it("refuses an image file over the size limit without sending it", async () => {
+    const model = new FakeModel(fakePython(10));
+    const el = await mount(model);
+    await gridLoaded();
+    const file = new File([new Uint8Array([0xff, 0xd8, 0xff])], "huge.jpg", { type: "image/jpeg" });
+    Object.defineProperty(file, "size", { value: LIMITS.max_upload_bytes + 1 });
+    const input = el.querySelector("input[type=file]") as HTMLInputElement;
+    Object.defineProperty(input, "files", { value: [file] });
+    fireEvent.change(input);
+    await waitFor(() => expect(screen.getByRole("status").textContent).toContain("huge.jpg: image file too large"));
+    expect(screen.getByRole("status").textContent).toContain("(at most 20 MB)");
+    expect(model.sentOf("recommend")).toEqual([]);
   });
 });

@@ -1,0 +1,37 @@
+/** The grid's page of products, asked again whenever search, filters, page or size change. */
+import * as React from "react";
+import type { Model } from "../contract";
+import type { ItemCache } from "../cache";
+import { decodeItems, request } from "../request";
+
+export interface GridPage {
+  total: number;
+  ids: number[];
+}
+
+export function useGridPage(
+  model: Model,
+  cache: ItemCache,
+  query: { search: string; filters: Record<string, string[]>; offset: number; limit: number },
+  report: (error: string) => void,
+): { grid: GridPage | null; loading: boolean } {
+  const [grid, setGrid] = React.useState<GridPage | null>(null);
+  const [loading, setLoading] = React.useState(false);
+  const latest = React.useRef(0);
+  const { search, filters, offset, limit } = query;
+  React.useEffect(() => {
+    const mine = ++latest.current;
+    setLoading(true);
+    request(model, { kind: "page", search, filters, offset, limit })
+      .then(({ reply, buffers }) => {
+        if (mine !== latest.current) return;
+        const items = decodeItems(reply.items, buffers);
+        cache.putAll(items);
+        setGrid({ total: reply.total, ids: items.map((i) => i.id) });
+        report("");
+      })
+      .catch((err: Error) => mine === latest.current && report(err.message))
+      .finally(() => mine === latest.current && setLoading(false));
+  }, [model, cache, search, filters, offset, limit, report]);
+  return { grid, loading };
+}
