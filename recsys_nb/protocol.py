@@ -353,6 +353,21 @@ class StoreBase:
             vector = image_vector(self.model, image)
         return self._search(item_id, vector, k, filters)
 
+    def neighbours(self, ids, k: int = 10, filters: dict | None = None) -> np.ndarray:
+        """The ``k`` nearest items of each of ``ids`` (exact cosine, one batched search), as
+        one array of ids: nearest first within each, each id once, ``ids`` themselves left
+        out. What the next click is likely to ask for (the widget sends their thumbnails
+        ahead)."""
+        from .recommend import top_k
+
+        rows = np.array([self.position(i) for i in ids], dtype=np.int64)
+        if len(rows) == 0:
+            return self.ids[:0]
+        mask = filter_mask(self._labels(), filters)
+        idx, scores = top_k(self.vectors[rows], self.vectors, k, rows, mask)
+        found = pd.unique(self.ids[idx.T[np.isfinite(scores.T)]])  # rank by rank
+        return found[~np.isin(found, self.ids[rows])]
+
     def _search(self, item_id, vector, k: int, filters) -> pd.DataFrame:
         """Exact cosine top-k over ``vectors`` (numpy)."""
         from .recommend import top_k

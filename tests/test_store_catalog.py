@@ -224,7 +224,8 @@ SECOND_MACHINE = textwrap.dedent(
         n = len(w.comm.sent)
         w._handle_msg({"content": {"data": {"method": "custom", "content": content}},
                        "buffers": list(buffers)})
-        (reply, bufs), = [(d["content"], b) for d, b in w.comm.sent[n:] if d["method"] == "custom"]
+        (reply, bufs), = [(d["content"], b) for d, b in w.comm.sent[n:] if d["method"] == "custom"
+                          and d["content"].get("uuid") == content["uuid"]]
         for item in reply.get("items", []) + ([reply["query"]] if reply.get("query") else []):
             item["thumb_bytes"] = None if item["thumb"] is None else bufs[item["thumb"]].hex()
         return reply
@@ -478,6 +479,12 @@ def test_memory_and_mongo_stores_offer_one_interface(indexed, memory):
     a = store.recommend(memory.ids[5], k=6, filters={"year": [str(memory.meta.year.iloc[0])]})
     b = memory.recommend(memory.ids[5], k=6, filters={"year": int(memory.meta.year.iloc[0])})
     pd.testing.assert_frame_equal(a, b)
+    # what the widget sends ahead: each query's own recommendations, in one batched search
+    queries = memory.ids[[2, 9]].tolist()
+    near = memory.neighbours(queries, k=4)
+    np.testing.assert_array_equal(store.neighbours(queries, k=4), near)
+    expected = {i for q in queries for i in memory.recommend(q, k=4)["id"]} - set(queries)
+    assert set(near.tolist()) == expected and len(near) == len(expected)
 
 
 # --- Atlas ----------------------------------------------------------------------------------------

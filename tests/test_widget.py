@@ -78,7 +78,7 @@ def from_js(w, content, buffers=()):
     w._handle_msg(
         {"content": {"data": {"method": "custom", "content": content}}, "buffers": list(buffers)}
     )
-    replies = w.comm.customs()[before:]
+    replies = [r for r in w.comm.customs()[before:] if r[0].get("kind") != "prefetch"]
     assert len(replies) == 1, replies
     reply, buffers = replies[0]
     assert reply["uuid"] == content.get("uuid")
@@ -170,9 +170,28 @@ def test_click_request_sets_traits_and_replies_before_the_state(widget, store, c
     assert [r["id"] for r in widget.recommendations] == expected["id"].tolist()
     assert widget.table()["id"].tolist() == expected["id"].tolist()
     methods = [d["method"] for d, _ in comm.sent[before:]]
-    assert methods == ["custom", "update"], "reply first, then one state update"
+    assert methods == ["custom", "update", "custom"], "reply, one state update, a prefetch"
     state = comm.updates()[-1]
     assert state["selected"] == item_id and len(state["recommendations"]) == 10
+
+
+def test_a_click_sends_ahead_what_the_next_click_shows(widget, store, comm):
+    first = int(store.ids[7])
+    reply, _ = from_js(widget, {"kind": "recommend", "uuid": "a", "item_id": first})
+    ((push, buffers),) = [(c, b) for c, b in comm.customs() if c["kind"] == "prefetch"]
+    assert "uuid" not in push and push["items"]
+    assert_thumbnails(push["items"], buffers)
+    sent = {reply["query"]["id"]} | {i["id"] for i in reply["items"] + push["items"]}
+    assert len(sent) == 1 + len(reply["items"]) + len(push["items"]), "nothing sent twice"
+    rec_ids = [i["id"] for i in reply["items"]]
+    expected = set(store.neighbours(rec_ids, k=10).tolist())
+    assert {i["id"] for i in push["items"]} == expected - {first}
+    for rec in rec_ids:  # whichever recommendation is clicked next, its pictures are there
+        assert set(store.recommend(rec, k=10)["id"]) <= sent
+    comm.sent.clear()
+    from_js(widget, {"kind": "recommend", "uuid": "b", "item_id": rec_ids[3]})
+    pushed = [c for c, _ in comm.customs() if c["kind"] == "prefetch"]
+    assert all(not sent & {i["id"] for i in p["items"]} for p in pushed), "sent again"
 
 
 def test_setting_selected_from_python_recomputes(widget, store, comm):

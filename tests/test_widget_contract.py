@@ -153,6 +153,9 @@ class TinyStore:
         ids = [i for i in ids if i != item_id][:k]
         return result_table(ids, np.linspace(1, 0.5, len(ids)), self.meta)
 
+    def neighbours(self, ids, k=10, filters=None):
+        return np.array([i for i in self.meta.index if i not in ids])
+
 
 @pytest.fixture
 def tiny_widget():
@@ -165,8 +168,9 @@ def tiny_widget():
 
 
 def reply_to(w, sent, content, buffers=()) -> dict:
+    """The reply to one request (pushes that follow it are left in ``sent``)."""
     w._on_message(w, {"uuid": "u", **content}, list(buffers))
-    return sent[-1]
+    return [m for m in sent if m.get("uuid") == "u"][-1]
 
 
 def check_item(item: dict) -> None:
@@ -199,6 +203,19 @@ def test_python_replies_have_the_contract_fields(tiny_widget):
     assert reply["ok"] and reply["query"] is None and reply["selected"] is None
     bad = reply_to(w, sent, {"kind": "recommend", "item_id": 9})
     assert set(bad) == set(CONTRACT["envelope"]["reply"]) and bad["ok"] is False
+
+
+def test_python_pushes_have_the_contract_fields(tiny_widget):
+    w, sent = tiny_widget
+    w.k = 2
+    reply_to(w, sent, {"kind": "recommend", "item_id": 101})
+    pushes = [m for m in sent if "uuid" not in m]
+    assert {m["kind"] for m in pushes} == set(CONTRACT["pushes"]), "a recommend is followed by one"
+    for push in pushes:
+        assert set(push) == {"kind"} | set(CONTRACT["pushes"][push["kind"]]["message"])
+        assert [item["id"] for item in push["items"]] == [103, 104, 105]  # not sent yet
+        for item in push["items"]:
+            check_item(item)
 
 
 # --- the TypeScript side ------------------------------------------------------------------

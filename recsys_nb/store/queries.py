@@ -143,6 +143,13 @@ class Queries:
             )
         return frame_from_items(docs)
 
+    def neighbours(self, ids, k: int = 10, filters: dict | None = None) -> np.ndarray:
+        """As :meth:`StoreBase.neighbours`; with an Atlas vector index none (a search per id
+        would cost a round trip each)."""
+        if self._use_vector_search():
+            return self.ids[:0]
+        return super().neighbours(ids, k, filters)
+
     def _search(self, item, vector, k: int, filters) -> pd.DataFrame:
         self._require_model()
         if self._use_vector_search():

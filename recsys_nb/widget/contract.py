@@ -39,6 +39,12 @@ repeats, so that a view reads only the answers to its own requests):
 ``{"kind": "items", "uuid", "ids"}`` -> ``{"kind": "items", "uuid", "ok": true, "items"}``
 Any failure -> ``{"kind", "uuid", "ok": false, "error": "what went wrong"}``.
 
+Pushes (Python -> JS, unasked, no ``uuid``):
+
+``{"kind": "prefetch", "items": [Item]}``, after a product query: the recommendations' own
+    nearest items that the view was not sent yet, with their thumbnails, so that the next
+    click finds its pictures decoded.
+
 ``Item`` is ``{"id", "name", "labels": {label: value}, "thumb": int | null, "mime"}``;
 ``thumb`` indexes the reply's binary buffers, which hold the thumbnails as JPEG/PNG bytes
 (never base64 in JSON). Only the products a reply lists get a thumbnail.
@@ -64,6 +70,7 @@ MAX_UPLOAD_PIXELS: int = LIMITS["max_upload_pixels"]
 MAX_PAGE: int = LIMITS["max_page"]
 MAX_K: int = LIMITS["max_k"]
 MESSAGE_KINDS: tuple[str, ...] = tuple(CONTRACT["messages"])
+PUSH_KINDS: tuple[str, ...] = tuple(CONTRACT["pushes"])
 
 
 class WidgetState(anywidget.AnyWidget):

@@ -7,6 +7,8 @@ returning the reply's fields; thumbnails go to ``out``, the reply's binary buffe
 
 from __future__ import annotations
 
+import asyncio
+
 import traitlets as t
 
 from ..errors import RecsysError
@@ -17,6 +19,13 @@ from .upload import check_upload_bytes
 HANDLERS = {kind: f"_handle_{kind}" for kind in MESSAGE_KINDS}
 """Message kind -> the method that answers it."""
 
+PREFETCH_DELAY_S = 0.02
+"""How long after a reply the thumbnails likely next are sent."""
+PREFETCH_MAX = 100
+"""Thumbnails sent ahead after one query, at most."""
+SENT_REMEMBERED = 1500
+"""Products remembered as sent to the view (its cache keeps 2000): not sent ahead again."""
+
 
 class MessageHandlers:
     """Request handling for the widget (see the module docstring)."""
@@ -25,6 +34,9 @@ class MessageHandlers:
         if not isinstance(content, dict) or content.get("kind") not in HANDLERS:
             return
         kind, uuid = content["kind"], content.get("uuid")
+        if self._pending_prefetch is not None:  # a new request: what was ahead is stale
+            self._pending_prefetch.cancel()
+            self._pending_prefetch = None
         out_buffers: list[bytes] = []
         self._clicked = None
         # The reply is sent inside hold_sync: it (and its thumbnails) reaches the front
@@ -41,6 +53,8 @@ class MessageHandlers:
             self.send({"kind": kind, "uuid": uuid, "ok": True, **reply}, out_buffers)
         if self._clicked is not None:  # on_select callbacks run once the view has its answer
             self._notify_select(self._clicked)
+        if kind == "recommend" and self.recommendations:
+            self._prefetch_soon([r["id"] for r in self.recommendations])
 
     def _handle_page(self, content, _buffers, out) -> dict:
         search = str(content.get("search", self.search))
@@ -85,6 +99,35 @@ class MessageHandlers:
         ids = [int(i) for i in content.get("ids", [])][: MAX_PAGE + MAX_K]
         return {"items": self._items([i for i in ids if i in self.meta.index], out)}
 
+    def _prefetch_soon(self, ids) -> None:
+        """:meth:`_prefetch` once the reply has left: a little later on the kernel's event
+        loop (the kernel sends messages from another thread, which the prefetch's work
+        would hold up), cancelled by the next request; at once without a running loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._prefetch(ids)
+            return
+        self._pending_prefetch = loop.call_later(PREFETCH_DELAY_S, self._prefetch, ids)
+
+    def _prefetch(self, ids) -> None:
+        """Send, ahead of the next click, the thumbnails it is likely to need: those of the
+        recommendations' own nearest items that the view has not been sent yet (a
+        ``prefetch`` push; the view keeps them decoded). Stores without a batched
+        ``neighbours`` search get none."""
+        self._pending_prefetch = None
+        neighbours = getattr(self.store, "neighbours", None)
+        if neighbours is None:
+            return
+        try:
+            near = neighbours(ids, self.k, self._query_filters(None))
+        except RecsysError:
+            return
+        new = [int(i) for i in near if int(i) not in self._sent][:PREFETCH_MAX]
+        if new:
+            out: list[bytes] = []
+            self.send({"kind": "prefetch", "items": self._items(new, out)}, out)
+
     def _items(self, ids, out: list) -> list[dict]:
         """The items of a reply; their thumbnails appended to ``out`` (fetched in one go)."""
         ids = [int(i) for i in ids]
@@ -105,4 +148,8 @@ class MessageHandlers:
                 item["thumb"], item["mime"] = len(out), thumb[1]
                 out.append(thumb[0])
             items.append(item)
+            self._sent.pop(item_id, None)
+            self._sent[item_id] = None
+        while len(self._sent) > SENT_REMEMBERED:
+            del self._sent[next(iter(self._sent))]
         return items

@@ -80,6 +80,8 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         self._answering = False
         self._clicked: int | None = None
         self._select_handlers = CallbackDispatcher()
+        self._sent: dict[int, None] = {}  # ids sent to the view, oldest first
+        self._pending_prefetch = None  # the prefetch scheduled after the last reply
         self.query_image: bytes | None = None
         """The bytes of the last dropped/chosen image (Python side only)."""
         self.last_table: pd.DataFrame | None = None

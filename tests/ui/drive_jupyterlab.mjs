@@ -61,8 +61,9 @@ function describe(rootIndex) {
 }
 
 // Resolves once widget `rootIndex` shows `query` with k loaded, decoded recommendation
-// images and no request pending; then waits for the next frame (they are painted). Returns
-// performance.now() at that frame. Runs in the page.
+// images and no request pending, and the frame after the one that found them so has begun
+// (they are painted). Returns performance.now() then: that frame's start, or when the
+// images finished decoding if later. Runs in the page.
 function whenPainted([rootIndex, query, k, timeoutMs]) {
   return new Promise((resolve, reject) => {
     const deadline = performance.now() + timeoutMs;
@@ -72,13 +73,15 @@ function whenPainted([rootIndex, query, k, timeoutMs]) {
       const busy = root?.querySelector(".rnb-panel")?.getAttribute("aria-busy") === "true";
       const imgs = root ? [...root.querySelectorAll(".rnb-rec img")] : [];
       if (card?.dataset.id === String(query) && !busy && imgs.length === k && imgs.every((i) => i.complete && i.naturalWidth > 0)) {
+        // Painted: the images decoded and the next frame produced (whichever comes last).
+        const frame = new Promise((done) => requestAnimationFrame(() => done(performance.now())));
         try {
           await Promise.all(imgs.map((i) => i.decode()));
         } catch {
           /* an image replaced meanwhile: check again */
           return requestAnimationFrame(check);
         }
-        requestAnimationFrame(() => resolve(performance.now()));
+        resolve(Math.max(await frame, performance.now()));
         return;
       }
       if (performance.now() > deadline) {
@@ -218,6 +221,10 @@ async function e2e(page, out) {
 async function bench(page, out) {
   const k = config.k;
   await openAndRunAll(page);
+  await page.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => [e.startTime, e.duration, e.name]))).observe({ type: "longtask" });
+  });
   out.runs = [];
   for (let w = 0; w < config.cells; w++) {
     const root = page.locator(".rnb-root").nth(w);
@@ -232,15 +239,38 @@ async function bench(page, out) {
           : root.locator(".rnb-rec").nth((n * 7) % k);
       const id = Number(await target.getAttribute("data-id"));
       await target.scrollIntoViewIfNeeded();
-      // t0: the click event's own timestamp (when Chromium received the input).
+      // t0: the press's own timestamp (when Chromium received the input; the widget acts on
+      // the press, so the click's release is later and would flatter it).
       await page.evaluate(() => {
         window.__t0 = null;
-        document.addEventListener("click", (e) => (window.__t0 = e.timeStamp), { capture: true, once: true });
+        document.addEventListener(
+          "pointerdown",
+          (e) => {
+            window.__t0 = e.timeStamp;
+            performance.mark("rnb:press-handled");
+          },
+          { capture: true, once: true },
+        );
       });
+      // The watcher is armed before the click: t1 is when the page showed the answer, not
+      // when playwright got round to asking.
+      const painted = page.evaluate(whenPainted, [w, id, k, TIMEOUT]);
       await target.click();
-      const t1 = await step(`click ${n + 1} (widget ${w}, product ${id})`, () => page.evaluate(whenPainted, [w, id, k, TIMEOUT]), page);
+      const t1 = await step(`click ${n + 1} (widget ${w}, product ${id})`, () => painted, page);
       const t0 = await page.evaluate(() => window.__t0);
-      if (n >= config.warmup) times.push(t1 - t0);
+      if (n >= config.warmup) {
+        times.push(t1 - t0);
+        // Where the time went: the widget's performance marks after t0 (ms from t0).
+        const marks = await page.evaluate((t) => {
+          const m = performance.getEntriesByType("mark").filter((e) => e.startTime >= t && e.name.startsWith("rnb:"));
+          performance.clearMarks();
+          // Main-thread tasks over 50 ms during the click (the page could not answer then).
+          const long = window.__long.filter((e) => e[0] + e[1] >= t).reduce((sum, e) => sum + e[1], 0);
+          window.__long = [];
+          return { marks: m.map((e) => [e.name, e.startTime - t]), long };
+        }, t0);
+        (out.marks ??= []).push({ widget: w, total: t1 - t0, ...marks });
+      }
       current = id;
     }
     out.runs.push({ widget: w, ms: times });

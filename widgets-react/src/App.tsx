@@ -8,6 +8,7 @@ import { Status } from "./components/Status";
 import { Toolbar } from "./components/Toolbar";
 import { Trail } from "./components/Trail";
 import { useGridPage } from "./hooks/useGridPage";
+import { usePrefetch } from "./hooks/usePrefetch";
 import { useQueries, type TrailEntry } from "./hooks/useQueries";
 import { useShownItems } from "./hooks/useShownItems";
 import { useTrait, useWidgetModel } from "./hooks/useTrait";
@@ -21,7 +22,7 @@ const DEFAULT_PAGE_SIZE = 24;
 export function App() {
   const model = useWidgetModel();
   const [selectedTrait] = useTrait("selected");
-  const [recs] = useTrait("recommendations");
+  const [recsTrait] = useTrait("recommendations");
   const [k] = useTrait("k");
   const [search, setSearch] = useTrait("search");
   const [filters, setFilters] = useTrait("filters");
@@ -29,7 +30,6 @@ export function App() {
   const [pageSize] = useTrait("page_size");
   const [facets] = useTrait("facets");
   const [pyError] = useTrait("error");
-  const selected = selectedTrait ?? null;
 
   // UI-only state: never synced with Python.
   const cache = React.useMemo(() => new ItemCache(), []);
@@ -44,9 +44,11 @@ export function App() {
     [search, filters, page, size],
   );
   const { grid, loading } = useGridPage(model, cache, gridQuery, report);
-  const shownIds = React.useMemo(() => [...(selected !== null ? [selected] : []), ...(recs ?? []).map((r) => r.id)], [selected, recs]);
+  usePrefetch(model, cache);
+  const traits = React.useMemo(() => ({ selected: selectedTrait ?? null, recs: recsTrait ?? [] }), [selectedTrait, recsTrait]);
+  const { selected, recs, pending, uploaded, trail, query, queryImage, goBack } = useQueries(model, cache, traits, changed, report);
+  const shownIds = React.useMemo(() => [...(selected !== null ? [selected] : []), ...recs.map((r) => r.id)], [selected, recs]);
   useShownItems(model, cache, shownIds, changed, report);
-  const { pending, uploaded, trail, query, queryImage, goBack } = useQueries(model, cache, selected, changed, report);
 
   const queryItem: TrailEntry | Item | null =
     selected !== null ? (cache.get(selected) ?? { id: selected, name: `#${selected}`, labels: {}, src: null }) : uploaded;
@@ -75,7 +77,7 @@ export function App() {
         }}
         onImage={(f) => void queryImage(f)}
       />
-      <QueryPanel query={queryItem} recs={recs ?? []} k={k || 10} cache={cache} pending={pending !== null} onPick={query} />
+      <QueryPanel query={queryItem} recs={recs} k={k || 10} cache={cache} pending={pending !== null} onPick={query} />
       <Trail trail={trail} onPick={goBack} />
       <Status error={localError || pyError || ""} loading={loading && !grid} total={total} page={page} size={size} />
       <Grid ids={grid?.ids ?? []} cache={cache} selected={selected} onPick={query} onPage={(d) => turnPage(page + d)} />

@@ -1,4 +1,5 @@
-import type { Item } from "./request";
+import { decodeItems, type Item } from "./request";
+import type { WireItem } from "./contract";
 
 /**
  * Products this view has received (name, labels, thumbnail object URL), by id.
@@ -16,6 +17,13 @@ export class ItemCache {
 
   has(id: number): boolean {
     return this.items.has(id);
+  }
+
+  /** Store a reply's items (see decodeItems: thumbnails already held are kept). */
+  receive(items: WireItem[], buffers: DataView[]): Item[] {
+    const decoded = decodeItems(items, buffers, (id) => this.items.get(id));
+    this.putAll(decoded);
+    return decoded;
   }
 
   putAll(items: Item[]): void {

@@ -81,6 +81,13 @@ export interface Replies {
 }
 export type ReplyFor<R extends Request> = Replies[R["kind"]];
 
+/** Sent by Python unasked: products the next click is likely to show, with thumbnails. */
+export interface PrefetchPush {
+  kind: "prefetch";
+  items: WireItem[];
+}
+export type Push = PrefetchPush;
+
 /** What every reply carries besides its fields. */
 export interface Envelope {
   kind: string;
@@ -122,6 +129,8 @@ export type ContractChecks = [
   Assert<Equal<keyof PageReply, keyof Messages["page"]["reply"]>>,
   Assert<Equal<keyof RecommendReply, keyof Messages["recommend"]["reply"]>>,
   Assert<Equal<keyof ItemsReply, keyof Messages["items"]["reply"]>>,
+  Assert<Equal<Push["kind"], keyof Schema["pushes"]>>,
+  Assert<Equal<Fields<PrefetchPush>, keyof Schema["pushes"]["prefetch"]["message"]>>,
   Assert<Equal<keyof WireItem, keyof Schema["wire_item"]>>,
   Assert<Equal<keyof Recommendation, keyof Schema["recommendation"]>>,
   Assert<Equal<keyof Envelope, keyof Schema["envelope"]["reply"]>>,

@@ -2,7 +2,7 @@ import { act, fireEvent, screen, waitFor, within } from "@testing-library/react"
 import { afterEach, describe, expect, it } from "vitest";
 import widget from "../widget";
 import { LIMITS } from "../contract";
-import { FakeModel, fakePython } from "./fakeModel";
+import { FakeModel, catalogue, fakePython, wire } from "./fakeModel";
 
 let cleanups: Array<() => void> = [];
 
@@ -43,7 +43,7 @@ describe("grid", () => {
     expect(buttons).toHaveLength(24);
     const img = within(buttons[2]).getByRole("img") as HTMLImageElement;
     expect(img.alt).toBe("Product 2");
-    expect(img.src).toMatch(/^blob:/);
+    expect(img.src).toMatch(/^data:image\/jpeg;base64,/);
     expect(screen.getByRole("status").textContent).toContain("60 products");
   });
 
@@ -91,6 +91,57 @@ describe("click handling", () => {
     expect(query.getAttribute("data-id")).toBe("102");
     expect(query.textContent).toContain("Product 2");
     expect(model.sentOf("items")).toEqual([]); // the reply carried every thumbnail
+  });
+
+  it("acts on the press: one request, the mousedown kept from the notebook, the click that follows ignored", async () => {
+    const model = new FakeModel(fakePython(60));
+    await mount(model);
+    await gridLoaded();
+    const button = within(grid()).getAllByRole("button")[4];
+    const notebook: string[] = [];
+    document.body.addEventListener("mousedown", () => notebook.push("mousedown"));
+    const press = fireEvent.pointerDown(button, { button: 0 });
+    expect(press).toBe(false); // default prevented: no compatibility mousedown, no focus change
+    expect(model.sentOf("recommend")).toEqual([expect.objectContaining({ item_id: 104 })]);
+    fireEvent.click(button);
+    expect(model.sentOf("recommend")).toHaveLength(1);
+    fireEvent.pointerDown(button, { button: 2 }); // another button: nothing
+    fireEvent.click(button); // a click without a press (Enter, Space) picks
+    expect(model.sentOf("recommend")).toHaveLength(2);
+  });
+
+  it("shows the reply's answer before the traits follow", async () => {
+    const model = new FakeModel(fakePython(60));
+    const fake = fakePython(60);
+    const held: Array<() => void> = [];
+    model.reply = (m, c, b) => {
+      if (c.kind !== "recommend") return fake(m, c, b);
+      const set = m.set.bind(m); // hold back the trait updates: the reply alone must do
+      m.set = ((k: any, v: any) => held.push(() => set(k, v))) as typeof m.set;
+      fake(m, c, b);
+      m.set = set;
+    };
+    await mount(model);
+    await gridLoaded();
+    fireEvent.click(within(grid()).getAllByRole("button")[2]);
+    await waitFor(() => expect(within(recs()).getAllByRole("button")).toHaveLength(10));
+    expect(recs().querySelector(".rnb-query-card")!.getAttribute("data-id")).toBe("102");
+    expect(model.get("selected")).toBe(null);
+    act(() => held.forEach((f) => f()));
+    expect(model.get("selected")).toBe(102);
+    expect(within(recs()).getAllByRole("button").map((c) => c.getAttribute("data-id"))[0]).toBe("103");
+  });
+
+  it("keeps what Python sends ahead and shows it without loading it again", async () => {
+    const model = new FakeModel(fakePython(60), { k: 3 });
+    await mount(model);
+    await gridLoaded();
+    const ahead = wire(catalogue(60).slice(40, 45));
+    act(() => model.emitCustom({ kind: "prefetch", items: ahead.items }, ahead.buffers));
+    act(() => model.set("selected", 140));
+    act(() => model.set("recommendations", [{ id: 141, score: 0.9, rank: 1 }]));
+    await waitFor(() => expect(within(recs()).getAllByRole("img").map((i) => i.getAttribute("alt"))).toContain("Product 41"));
+    expect(model.sentOf("items")).toEqual([]); // 140 and 141 came ahead: nothing to ask
   });
 
   it("keeps k slots before any query, so results do not move the layout", async () => {

@@ -1,6 +1,7 @@
 import * as React from "react";
 import type { ItemCache } from "../cache";
 import { gridColumns, moveFocus } from "../keyboard";
+import { pickProps } from "../pick";
 import { Thumb } from "./Thumb";
 
 /** One page of products; arrow keys move the focus, PageUp/PageDown change the page. */
@@ -35,7 +36,7 @@ export function Grid(props: {
               title={name}
               tabIndex={i === 0 ? 0 : -1}
               aria-pressed={id === props.selected}
-              onClick={() => props.onPick(id)}
+              {...pickProps(id, props.onPick)}
             >
               <Thumb src={item?.src ?? null} alt={name} />
               <span className="rnb-name">{name}</span>

@@ -3,6 +3,7 @@ import type { Recommendation } from "../contract";
 import type { ItemCache } from "../cache";
 import type { TrailEntry } from "../hooks/useQueries";
 import { moveFocus } from "../keyboard";
+import { pickProps } from "../pick";
 import type { Item } from "../request";
 import { Labels, Thumb } from "./Thumb";
 
@@ -85,7 +86,7 @@ function RecCard(props: { rec: Recommendation; item: Item | undefined; first: bo
       data-id={rec.id}
       title={name}
       tabIndex={props.first ? 0 : -1}
-      onClick={() => props.onPick(rec.id)}
+      {...pickProps(rec.id, props.onPick)}
     >
       <Thumb src={item?.src ?? null} alt={name} />
       <span className="rnb-score">

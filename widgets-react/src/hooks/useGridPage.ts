@@ -2,7 +2,7 @@
 import * as React from "react";
 import type { Model } from "../contract";
 import type { ItemCache } from "../cache";
-import { decodeItems, request } from "../request";
+import { request } from "../request";
 
 export interface GridPage {
   total: number;
@@ -25,8 +25,7 @@ export function useGridPage(
     request(model, { kind: "page", search, filters, offset, limit })
       .then(({ reply, buffers }) => {
         if (mine !== latest.current) return;
-        const items = decodeItems(reply.items, buffers);
-        cache.putAll(items);
+        const items = cache.receive(reply.items, buffers);
         setGrid({ total: reply.total, ids: items.map((i) => i.id) });
         report("");
       })

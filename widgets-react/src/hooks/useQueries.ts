@@ -1,11 +1,15 @@
 /**
  * Queries: a product (by id) or an image file, the one pending, and the trail of past
  * queries, which follows `selected` whoever set it (a click here, or Python).
+ *
+ * The view shows a query's answer as soon as the reply comes (it repeats the selection and
+ * the recommendations): it does not wait for the trait updates that follow it, which then
+ * take over again.
  */
 import * as React from "react";
-import type { Model } from "../contract";
+import type { Model, Recommendation } from "../contract";
 import type { ItemCache } from "../cache";
-import { decodeItems, request } from "../request";
+import { request } from "../request";
 import { uploadProblem } from "../upload";
 
 const TRAIL_LENGTH = 10;
@@ -19,14 +23,24 @@ export interface TrailEntry {
   file?: File;
 }
 
+/** What the view shows: the query's id (null for an image) and its recommendations. */
+export interface Shown {
+  selected: number | null;
+  recs: Recommendation[];
+}
+
 export function useQueries(
   model: Model,
   cache: ItemCache,
-  selected: number | null,
+  traits: Shown,
   changed: () => void,
   report: (error: string) => void,
 ) {
   const [pending, setPending] = React.useState<number | "image" | null>(null);
+  const [answer, setAnswer] = React.useState<Shown | null>(null);
+  // The traits caught up (or Python changed them): they are what the view shows again.
+  React.useEffect(() => setAnswer(null), [traits.selected, traits.recs]);
+  const { selected, recs } = answer ?? traits;
   const [uploaded, setUploaded] = React.useState<TrailEntry | null>(null);
   const [trail, setTrail] = React.useState<TrailEntry[]>([]);
   const trailKey = React.useRef(0);
@@ -47,7 +61,8 @@ export function useQueries(
       setPending(id);
       request(model, { kind: "recommend", item_id: id })
         .then(({ reply, buffers }) => {
-          cache.putAll(decodeItems(reply.query ? [reply.query, ...reply.items] : reply.items, buffers));
+          cache.receive(reply.query ? [reply.query, ...reply.items] : reply.items, buffers);
+          setAnswer(answerOf(reply.selected, reply.items));
           report("");
           changed();
         })
@@ -76,7 +91,8 @@ export function useQueries(
         const data = await file.arrayBuffer();
         const image = { name: file.name, type: file.type };
         const { reply, buffers } = await request(model, { kind: "recommend", image }, [data]);
-        cache.putAll(decodeItems(reply.items, buffers));
+        cache.receive(reply.items, buffers);
+        setAnswer(answerOf(null, reply.items));
         setUploaded(entry);
         if (!fromTrail) setTrail((t) => [...t, entry].slice(-TRAIL_LENGTH));
         report("");
@@ -97,5 +113,9 @@ export function useQueries(
     else if (entry.file) void queryImage(entry.file, entry);
   };
 
-  return { pending, uploaded, trail, query, queryImage, goBack };
+  return { selected, recs, pending, uploaded, trail, query, queryImage, goBack };
+}
+
+function answerOf(selected: number | null, items: { id: number; score?: number; rank?: number }[]): Shown {
+  return { selected, recs: items.map((w, i) => ({ id: w.id, score: w.score ?? null, rank: w.rank ?? i + 1 })) };
 }

@@ -5,7 +5,7 @@
 import * as React from "react";
 import type { Model } from "../contract";
 import type { ItemCache } from "../cache";
-import { decodeItems, request } from "../request";
+import { request } from "../request";
 
 export function useShownItems(model: Model, cache: ItemCache, ids: number[], changed: () => void, report: (error: string) => void) {
   React.useEffect(() => {
@@ -14,7 +14,7 @@ export function useShownItems(model: Model, cache: ItemCache, ids: number[], cha
     cache.markLoading(missing);
     request(model, { kind: "items", ids: missing })
       .then(({ reply, buffers }) => {
-        cache.putAll(decodeItems(reply.items, buffers));
+        cache.receive(reply.items, buffers);
         changed();
       })
       .catch((err: Error) => report(err.message))
