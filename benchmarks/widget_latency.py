@@ -223,7 +223,19 @@ def main(argv=None) -> int:
         "--items", type=int, help="a synthetic catalogue of this many items (e.g. 100000)"
     )
     p.add_argument("--stores", default="memory,mongo", help="memory,mongo (default) or one")
+    p.add_argument(
+        "--think-ms",
+        type=int,
+        default=0,
+        help="pause between an answer and the next click (a person looks first; default 0)",
+    )
     p.add_argument("--docs-screenshot", help="also save the widget as a small PNG here")
+    p.add_argument(
+        "--frontend",
+        choices=["lab", "notebook"],
+        default="lab",
+        help="JupyterLab (default) or Jupyter Notebook 7",
+    )
     args = p.parse_args(argv)
     clicks = args.clicks or (20 if args.quick else 100)
     stores = [s for s in args.stores.split(",") if s]
@@ -256,11 +268,12 @@ def main(argv=None) -> int:
                 seen = drive(
                     {
                         "mode": "bench",
-                        "url": lab.url("latency.ipynb"),
+                        "url": lab.url("latency.ipynb", args.frontend),
                         "k": K,
                         "cells": len(cells),
                         "clicks": clicks,
                         "warmup": args.warmup,
+                        "think_ms": args.think_ms,
                         "widget_shot": str(shot) if args.docs_screenshot else None,
                         "timeout_ms": 60000,
                     },
@@ -302,9 +315,11 @@ def main(argv=None) -> int:
         "model_id": model_meta.get("model_id"),
         "k": K,
         "warmup_clicks": args.warmup,
+        "think_ms": args.think_ms,
         "goal_p95_ms": GOAL_MS,
         "measure": "press (pointerdown) event timeStamp -> first animation frame with k "
-        "recommendation images loaded and decoded (performance.now), JupyterLab + Chromium",
+        "recommendation images loaded and decoded (performance.now), Chromium",
+        "frontend": "Jupyter Notebook 7" if args.frontend == "notebook" else "JupyterLab",
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -317,9 +332,11 @@ def main(argv=None) -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "widget_latency" + (f"-{args.items}" if args.items else "")
+    name += "-notebook7" if args.frontend == "notebook" else ""
     out = RESULTS / (f"{name}-quick.json" if args.quick else f"{name}.json")
     out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"\nclick -> {K} recommendation images painted, {n_items} items, JupyterLab + Chromium")
+    frontend = "Jupyter Notebook 7" if args.frontend == "notebook" else "JupyterLab"
+    print(f"\nclick -> {K} recommendation images painted, {n_items} items, {frontend} + Chromium")
     header = f"{'store':8} {'clicks':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}"
     print(f"{header}  p95 < {GOAL_MS:g} ms")
     for name, r in results.items():

@@ -7,6 +7,7 @@ recording comm, so trait updates and custom replies are checked as JS sees them.
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import time
@@ -170,7 +171,8 @@ def test_click_request_sets_traits_and_replies_before_the_state(widget, store, c
     assert [r["id"] for r in widget.recommendations] == expected["id"].tolist()
     assert widget.table()["id"].tolist() == expected["id"].tolist()
     methods = [d["method"] for d, _ in comm.sent[before:]]
-    assert methods == ["custom", "update", "custom"], "reply, one state update, a prefetch"
+    assert methods[:2] == ["custom", "update"], "reply first, then one state update"
+    assert set(methods[2:]) == {"custom"}, "then only the prefetch pushes"
     state = comm.updates()[-1]
     assert state["selected"] == item_id and len(state["recommendations"]) == 10
 
@@ -178,9 +180,11 @@ def test_click_request_sets_traits_and_replies_before_the_state(widget, store, c
 def test_a_click_sends_ahead_what_the_next_click_shows(widget, store, comm):
     first = int(store.ids[7])
     reply, _ = from_js(widget, {"kind": "recommend", "uuid": "a", "item_id": first})
-    ((push, buffers),) = [(c, b) for c, b in comm.customs() if c["kind"] == "prefetch"]
-    assert "uuid" not in push and push["items"]
-    assert_thumbnails(push["items"], buffers)
+    pushes = [(c, b) for c, b in comm.customs() if c["kind"] == "prefetch"]
+    assert pushes and all("uuid" not in c and 0 < len(c["items"]) <= 10 for c, _ in pushes)
+    for content, buffers in pushes:
+        assert_thumbnails(content["items"], buffers)
+    push = {"items": [item for content, _ in pushes for item in content["items"]]}
     sent = {reply["query"]["id"]} | {i["id"] for i in reply["items"] + push["items"]}
     assert len(sent) == 1 + len(reply["items"]) + len(push["items"]), "nothing sent twice"
     rec_ids = [i["id"] for i in reply["items"]]
@@ -423,3 +427,20 @@ def test_python_reads_the_results_and_the_grid(widget, store):
         meta["productDisplayName"].str.lower().str.contains("shirt") & (meta["gender"] == "Men")
     ].index.tolist()
     assert widget.grid_ids.tolist() == expected
+
+
+def test_the_output_carries_a_picture_of_the_view(widget, store):
+    """Saved without widget state (GitHub, nbviewer), the output still shows the widget."""
+
+    def picture():
+        data, _ = widget._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in data
+        return Image.open(io.BytesIO(base64.b64decode(data["image/png"])))
+
+    grid = picture()
+    assert grid.width > 600 and grid.height > 150  # the first grid page
+    widget.k = 4
+    widget.selected = int(store.ids[3])
+    shown = picture()
+    assert shown.size != grid.size  # the query and its 4 recommendations: one row
+    assert shown.height < grid.height and shown.width == 8 + 5 * (120 + 8)

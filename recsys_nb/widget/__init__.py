@@ -15,6 +15,7 @@ Modules:
 ``catalog``      the metadata table, names, labels and facets
 ``thumbnails``   thumbnails for the replies (cached)
 ``upload``       a dropped or chosen image file: size limits, decoding
+``picture``      the view as a PNG in the output, for readers without a kernel
 ``bundle``       the built front end (``recsys_nb/static``)
 """
 

@@ -22,7 +22,9 @@ HANDLERS = {kind: f"_handle_{kind}" for kind in MESSAGE_KINDS}
 PREFETCH_DELAY_S = 0.02
 """How long after a reply the thumbnails likely next are sent."""
 PREFETCH_MAX = 100
-"""Thumbnails sent ahead after one query, at most."""
+"""Thumbnails sent ahead after one query, at most..."""
+PREFETCH_STEP = 10
+"""...this many per push (the kernel answers a new request between two)."""
 SENT_REMEMBERED = 1500
 """Products remembered as sent to the view (its cache keeps 2000): not sent ahead again."""
 
@@ -88,10 +90,10 @@ class MessageHandlers:
             self._clicked = item_id
             query = self._items([item_id], out)[0]
         self.error = ""
-        rows = list(table.itertuples())
+        ids, scores, ranks = (table[c].tolist() for c in ("id", "score", "rank"))
         items = [
-            {**item, "score": float(row.score), "rank": int(row.rank)}
-            for item, row in zip(self._items([int(r.id) for r in rows], out), rows, strict=True)
+            {**item, "score": float(score), "rank": int(rank)}
+            for item, score, rank in zip(self._items(ids, out), scores, ranks, strict=True)
         ]
         return {"selected": self.selected, "query": query, "items": items}
 
@@ -100,46 +102,74 @@ class MessageHandlers:
         return {"items": self._items([i for i in ids if i in self.meta.index], out)}
 
     def _prefetch_soon(self, ids) -> None:
-        """:meth:`_prefetch` once the reply has left: a little later on the kernel's event
-        loop (the kernel sends messages from another thread, which the prefetch's work
-        would hold up), cancelled by the next request; at once without a running loop."""
+        """Send, ahead of the next click, the thumbnails it is likely to need: those of the
+        recommendations' own nearest items that the view has not been sent yet, as
+        ``prefetch`` pushes (the view keeps them decoded). Stores without a batched
+        ``neighbours`` search get none.
+
+        In a kernel this runs on its event loop once the reply has left (the kernel sends
+        from another thread, which this work would hold up), a few items per step so that
+        the next request is answered in between; that request cancels the rest. Without a
+        running loop (tests, scripts) it runs at once."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._prefetch(ids)
+            todo = self._ahead(ids)
+            while todo:
+                todo = self._send_ahead(todo)
             return
-        self._pending_prefetch = loop.call_later(PREFETCH_DELAY_S, self._prefetch, ids)
+        self._pending_prefetch = loop.call_later(PREFETCH_DELAY_S, self._prefetch_step, ids)
 
-    def _prefetch(self, ids) -> None:
-        """Send, ahead of the next click, the thumbnails it is likely to need: those of the
-        recommendations' own nearest items that the view has not been sent yet (a
-        ``prefetch`` push; the view keeps them decoded). Stores without a batched
-        ``neighbours`` search get none."""
+    def _prefetch_step(self, ids, todo=None) -> None:
+        todo = self._send_ahead(self._ahead(ids) if todo is None else todo)
         self._pending_prefetch = None
+        if todo:
+            loop = asyncio.get_running_loop()
+            self._pending_prefetch = loop.call_soon(self._prefetch_step, ids, todo)
+
+    def _ahead(self, ids) -> list[int]:
+        """The recommendations' nearest items not sent yet, nearest first."""
         neighbours = getattr(self.store, "neighbours", None)
         if neighbours is None:
-            return
+            return []
         try:
             near = neighbours(ids, self.k, self._query_filters(None))
         except RecsysError:
-            return
-        new = [int(i) for i in near if int(i) not in self._sent][:PREFETCH_MAX]
-        if new:
-            out: list[bytes] = []
-            self.send({"kind": "prefetch", "items": self._items(new, out)}, out)
+            return []
+        return [int(i) for i in near if int(i) not in self._sent][:PREFETCH_MAX]
+
+    def _send_ahead(self, todo: list[int]) -> list[int]:
+        """One ``prefetch`` push of the first items of ``todo``; returns the rest."""
+        out: list[bytes] = []
+        items = self._items(todo[:PREFETCH_STEP], out)
+        if items:
+            self.send({"kind": "prefetch", "items": items}, out)
+        return todo[PREFETCH_STEP:]
+
+    def _labels_by_row(self):
+        """The label columns, their values and the names as arrays by row of ``meta`` (a
+        reply's items are read by position: pandas' label lookups cost milliseconds)."""
+        cached = getattr(self, "_label_arrays", None)
+        if cached is None or cached[0] is not self.meta:
+            columns = [c for c in LABEL_COLUMNS if c in self.meta.columns and c != "name"]
+            values = self.meta[columns].to_numpy(dtype=object)
+            cached = (self.meta, columns, values, self._names.to_numpy(dtype=object))
+            self._label_arrays = cached
+        return cached[1:]
 
     def _items(self, ids, out: list) -> list[dict]:
         """The items of a reply; their thumbnails appended to ``out`` (fetched in one go)."""
         ids = [int(i) for i in ids]
         thumbs = self._thumbnail.many(ids)
-        columns = [c for c in LABEL_COLUMNS if c in self.meta.columns and c != "name"]
+        columns, labels, all_names = self._labels_by_row()
+        rows = self.meta.index.get_indexer(ids)
+        names, rows = all_names[rows].tolist(), labels[rows].tolist()
         items = []
-        for item_id in ids:
-            row = self.meta.loc[item_id]
+        for item_id, name, row in zip(ids, names, rows, strict=True):
             item = {
                 "id": item_id,
-                "name": str(self._names.loc[item_id]),
-                "labels": {c: plain(row[c]) for c in columns},
+                "name": str(name),
+                "labels": {c: plain(v) for c, v in zip(columns, row, strict=True)},
                 "thumb": None,
                 "mime": None,
             }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import numpy as np
@@ -24,6 +25,7 @@ from .catalog import (
 from .catalog import facets as catalog_facets
 from .contract import MAX_K, WidgetState
 from .messages import MessageHandlers
+from .picture import widget_picture
 from .thumbnails import Thumbnailer, thumbnailer
 from .upload import decode_image
 
@@ -144,6 +146,17 @@ class RecommenderWidget(MessageHandlers, WidgetState):
             mask &= wanted
         return self.meta.index.to_numpy()[mask]
 
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, and a PNG of its view for readers without a kernel."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        try:
+            png = widget_picture(self)
+        except (OSError, RecsysError):  # no picture is no reason to lose the widget
+            return bundle
+        data = bundle[0] if isinstance(bundle, tuple) else bundle  # anywidget: (data, metadata)
+        data["image/png"] = base64.b64encode(png).decode("ascii")
+        return bundle
+
     # --- traits -------------------------------------------------------------------
 
     @t.validate("selected")
@@ -256,9 +269,10 @@ class RecommenderWidget(MessageHandlers, WidgetState):
 
     def _set_results(self, table: pd.DataFrame) -> None:
         self.last_table = table
+        ids, scores, ranks = (table[c].tolist() for c in ("id", "score", "rank"))
         self.recommendations = [
-            {"id": int(r.id), "score": float(r.score), "rank": int(r.rank)}
-            for r in table.itertuples()
+            {"id": int(i), "score": float(s), "rank": int(r)}
+            for i, s, r in zip(ids, scores, ranks, strict=True)
         ]
 
 

@@ -239,6 +239,8 @@ async function bench(page, out) {
           : root.locator(".rnb-rec").nth((n * 7) % k);
       const id = Number(await target.getAttribute("data-id"));
       await target.scrollIntoViewIfNeeded();
+      // A person looks at the answer before the next click (config.think_ms, 0 by default).
+      if (config.think_ms) await page.waitForTimeout(config.think_ms);
       // t0: the press's own timestamp (when Chromium received the input; the widget acts on
       // the press, so the click's release is later and would flatter it).
       await page.evaluate(() => {

@@ -90,7 +90,11 @@ class JupyterLab:
         except OSError:
             return "(no log)"
 
-    def url(self, notebook: str) -> str:
+    def url(self, notebook: str, frontend: str = "lab") -> str:
+        """The notebook opened in JupyterLab (``"lab"``) or in Jupyter Notebook 7
+        (``"notebook"``, served by the same server)."""
+        if frontend == "notebook":
+            return f"http://127.0.0.1:{self.port}/notebooks/{notebook}?token={self.token}"
         return f"http://127.0.0.1:{self.port}/lab/tree/{notebook}?reset&token={self.token}"
 
     def _api(self, path: str, method: str = "GET", timeout: float = 2.0):
