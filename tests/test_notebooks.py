@@ -70,8 +70,6 @@ def test_tutobook_shape(path):
 
 FIGURE_VIEWS = ("application/vnd.jupyter.widget-view+json", "application/vnd.plotly.v1+json")
 STATIC = ("image/png", "image/jpeg", "image/svg+xml")
-# the one output allowed to be live-only until the widget draws its own picture
-LIVE_ONLY = {("05_recommend.ipynb", "RecommenderWidget(")}
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])
@@ -82,8 +80,5 @@ def test_every_figure_has_a_static_image(path):
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if not any(kind in data for kind in FIGURE_VIEWS):
-                continue
-            source = "".join(cell["source"])
-            if any(path.name == name and key in source for name, key in LIVE_ONLY):
                 continue
             assert any(kind in data for kind in STATIC), f"{path.name}[{n}]: no static image"
