@@ -8,6 +8,8 @@ answers "products like this one" for a catalogue id, a vector or a new image.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .embed import Embeddings, embed_catalog, l2_normalize
@@ -100,14 +102,71 @@ class MemoryStore(StoreBase):
 
     def thumbnails(self, ids) -> dict:
         """``{id: (jpeg bytes, mime)}`` from the catalogue's image files (``image_path``)."""
-        if "image_path" not in self.meta.columns:
-            return {}
-        paths = self.meta["image_path"]
-        out = {}
-        for item_id in ids:
-            item_id = as_id(item_id)
-            if item_id in paths.index:
-                thumb = thumbnail_from_file(paths.loc[item_id])
-                if thumb is not None:
-                    out[item_id] = thumb
-        return out
+        return file_thumbnails(self.meta, ids)
+
+
+def file_thumbnails(meta, ids) -> dict:
+    """``{id: (jpeg bytes, mime)}`` from the image files of a catalogue table's
+    ``image_path`` column (none without it)."""
+    if "image_path" not in meta.columns:
+        return {}
+    paths = meta["image_path"]
+    out = {}
+    for item_id in ids:
+        item_id = as_id(item_id)
+        if item_id in paths.index:
+            thumb = thumbnail_from_file(paths.loc[item_id])
+            if thumb is not None:
+                out[item_id] = thumb
+    return out
+
+
+class FeatureStore(StoreBase):
+    """A catalogue under a hand-made image descriptor, as a store: the baselines that
+    :func:`~recsys_nb.evaluate.evaluate` scores the model against, to recommend from and to
+    compare with (``RecommenderWidget(compare=["hog"])``).
+
+    ``FeatureStore("hog", catalog)``: histograms of oriented gradients (shape, no colour);
+    ``"colour_hist"``: the foreground's RGB histogram (colour, no shape). Images are read
+    at ``size`` (the products model's, by default), like the evaluation's.
+    """
+
+    KINDS = ("hog", "colour_hist")
+
+    def __init__(self, kind: str = "hog", catalog=None, size=None):
+        from .data import PRODUCT_IMAGE_SIZE, load_catalog
+
+        if kind not in self.KINDS:
+            raise RecsysError(f"unknown image descriptor {kind!r}: use one of {self.KINDS}")
+        self.kind, self.name = kind, kind
+        self.size = tuple(size or PRODUCT_IMAGE_SIZE)
+        items = load_catalog(catalog, size=self.size)
+        self.ids, self.meta, self.source = np.asarray(items.ids), items.meta, items.source
+        self.vectors = l2_normalize(self._features(items.images))
+
+    def _features(self, images: np.ndarray) -> np.ndarray:
+        from .evaluate import colour_histogram, oriented_gradients
+
+        describe = oriented_gradients if self.kind == "hog" else colour_histogram
+        return np.asarray(describe(images), dtype=np.float32)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def recommend(self, item_id=None, *, vector=None, image=None, k=10, filters=None):
+        """As :meth:`StoreBase.recommend`; an image (a path or an array) is described with
+        the same descriptor."""
+        from .data import image_from_array, load_image
+
+        check_query(item_id, vector, image, k)
+        if image is not None:
+            if isinstance(image, (str, Path)):
+                pixels = load_image(image, self.size, 3)
+            else:
+                pixels = image_from_array(image, self.size, 3)
+            vector = self._features(pixels[None].astype(np.float32) / 255.0)[0]
+        return self._search(item_id, vector, k, filters)
+
+    def thumbnails(self, ids) -> dict:
+        return file_thumbnails(self.meta, ids)

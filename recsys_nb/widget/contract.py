@@ -25,6 +25,12 @@ writes each):
 ``page_size``         int, thumbnails per grid page (default 24). Python.
 ``facets``            dict label -> sorted values offered as filters. Python.
 ``error``             str, the last error, one line ("" when the last request succeeded).
+``compared``          With ``compare=``: one row per embedding, the widget's own first, each
+                      answering the current query: ``[{"name", "items": [{"id", "score",
+                      "rank", "same": [label...]}], "share": {label: float}, "error"}]``
+                      (:mod:`recsys_nb.widget.compare`); ``[]`` otherwise. Python.
+``subset``            list of ids the grid is restricted to (a selection on a linked
+                      ``LatentExplorer`` map), or ``None``: the whole catalogue. Python.
 
 Messages (JS -> Python custom messages; each carries a fresh ``uuid`` that the reply
 repeats, so that a view reads only the answers to its own requests):
@@ -35,7 +41,8 @@ repeats, so that a view reads only the answers to its own requests):
     the image file's bytes as the one binary buffer (at most ``max_upload_bytes`` and
     ``max_upload_pixels``) -> sets ``selected`` / ``recommendations``, then
     ``{"kind": "recommend", "uuid", "ok": true, "selected", "query": Item | null,
-    "items": [Item + "score", "rank"]}``
+    "items": [Item + "score", "rank"], "also": [Item]}`` (``also``: the products the
+    compared rows show besides ``items``; ``[]`` without ``compare=``)
 ``{"kind": "items", "uuid", "ids"}`` -> ``{"kind": "items", "uuid", "ok": true, "items"}``
 Any failure -> ``{"kind", "uuid", "ok": false, "error": "what went wrong"}``.
 
@@ -95,6 +102,10 @@ class WidgetState(anywidget.AnyWidget):
     """Label -> values offered as filters (set by Python)."""
     error = t.Unicode("").tag(sync=True)
     """The last error message, "" when none."""
+    compared = t.List(t.Dict(), default_value=[]).tag(sync=True)
+    """With ``compare=``: each embedding's answer to the current query, the widget's first."""
+    subset = t.List(t.Int(), default_value=None, allow_none=True).tag(sync=True)
+    """Ids the grid is restricted to (``None``: the whole catalogue)."""
 
 
 def contract_traits(cls: type = WidgetState) -> dict[str, t.TraitType]:

@@ -95,7 +95,15 @@ class MessageHandlers:
             {**item, "score": float(score), "rank": int(rank)}
             for item, score, rank in zip(self._items(ids, out), scores, ranks, strict=True)
         ]
-        return {"selected": self.selected, "query": query, "items": items}
+        shown = {int(i) for i in ids} | ({self.selected} if self.selected is not None else set())
+        others = [i["id"] for row in self.compared[1:] for i in row["items"]]
+        also = list(dict.fromkeys(i for i in others if i not in shown))
+        return {
+            "selected": self.selected,
+            "query": query,
+            "items": items,
+            "also": self._items(also, out),
+        }
 
     def _handle_items(self, content, _buffers, out) -> dict:
         ids = [int(i) for i in content.get("ids", [])][: MAX_PAGE + MAX_K]

@@ -23,6 +23,7 @@ from .catalog import (
     type_column,
 )
 from .catalog import facets as catalog_facets
+from .compare import compared_rows, comparison_shares, comparison_table, open_compared, row_name
 from .contract import MAX_K, WidgetState
 from .messages import MessageHandlers
 from .picture import widget_picture
@@ -46,9 +47,15 @@ class RecommenderWidget(MessageHandlers, WidgetState):
     default the store's ``thumbnails(ids)``, else the ``image_path`` column of the
     metadata, else ``images`` (an array aligned with ``meta``, encoded as PNG).
 
+    ``compare=["cnn", "hog"]`` (model folders or names, ``"hog"``, ``"colour_hist"``,
+    stores; a dict names them) shows each embedding's recommendations for the same query
+    in aligned rows, marked where they share the query's articleType or baseColour
+    (:mod:`recsys_nb.widget.compare`); ``w.comparison`` and ``w.comparison_shares`` read
+    them. ``w.link(explorer)`` ties the widget to a :class:`~recsys_nb.LatentExplorer` map.
+
     From Python: ``w.selected`` (read or set), ``w.results`` (the recommendations as a
-    table), ``w.search`` / ``w.filters`` / ``w.grid_ids`` (the grid), ``w.same_type``, and
-    ``w.on_select(callback)``. The synced traits are those of
+    table), ``w.search`` / ``w.filters`` / ``w.subset`` / ``w.grid_ids`` (the grid),
+    ``w.same_type``, and ``w.on_select(callback)``. The synced traits are those of
     :class:`~recsys_nb.widget.contract.WidgetState`.
     """
 
@@ -62,6 +69,7 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         images: np.ndarray | None = None,
         thumbnails: Thumbnailer | None = None,
         facets: tuple[str, ...] | None = None,
+        compare=None,
         **kwargs,
     ):
         unknown = set(kwargs) - set(INIT_TRAITS)
@@ -79,6 +87,10 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         self._ids_text = table.index.astype(str)
         self._type_column = type_column(table)
         self._thumbnail = thumbnailer(store, table, images, thumbnails)
+        self.compared_stores = open_compared(compare, store, catalog)
+        """The compared embeddings' stores by row name (``{}`` without ``compare=``)."""
+        self.row_names = [row_name(store), *self.compared_stores]
+        self._asked: tuple = (None, {}, None)  # the last query: item id, image, filters
         self._answering = False
         self._clicked: int | None = None
         self._select_handlers = CallbackDispatcher()
@@ -115,6 +127,26 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         return self.table()
 
     @property
+    def comparison(self) -> pd.DataFrame:
+        """With ``compare=``: every row's recommendations as one table (embedding, rank, id,
+        score, ``same_articleType``, ``same_baseColour``, name)."""
+        return comparison_table(self.compared, self.meta)
+
+    @property
+    def comparison_shares(self) -> pd.DataFrame:
+        """With ``compare=``: per embedding, the share of its recommendations that share the
+        query's articleType / baseColour."""
+        return comparison_shares(self.compared)
+
+    def link(self, explorer):
+        """Tie this widget to a :class:`~recsys_nb.LatentExplorer`: a selection on the map
+        fills the grid (``subset``), a product query rings itself and its recommendations
+        on the map. Returns the :class:`~recsys_nb.widget.link.Link` (``.unlink()``)."""
+        from .link import Link
+
+        return Link(self, explorer)
+
+    @property
     def grid_ids(self) -> np.ndarray:
         """The ids the grid lists (all its pages) under the current ``search`` and ``filters``."""
         return self.page_ids(self.search, self.filters)
@@ -133,8 +165,11 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         return self.last_table
 
     def page_ids(self, search: str = "", filters: dict | None = None) -> np.ndarray:
-        """Ids of the grid: catalogue order, filtered by name substring and labels."""
+        """Ids of the grid: catalogue order, within ``subset``, filtered by name substring
+        and labels."""
         mask = np.ones(len(self.meta), dtype=bool)
+        if self.subset is not None:
+            mask &= np.asarray(self.meta.index.isin(self.subset), dtype=bool)
         needle = search.strip().lower()
         if needle:
             hit = np.array(self._lower_names.str.contains(needle, regex=False), dtype=bool)
@@ -178,6 +213,19 @@ class RecommenderWidget(MessageHandlers, WidgetState):
             raise t.TraitError(f"k must be between 1 and {MAX_K}, got {k}")
         return k
 
+    @t.validate("subset")
+    def _check_subset(self, proposal):
+        ids = proposal["value"]
+        if ids is None:
+            return None
+        ids = [int(i) for i in ids]
+        unknown = [i for i in ids if i not in self.meta.index]
+        if unknown:
+            raise t.TraitError(
+                f"subset: {len(unknown)} id(s) not in this catalogue, e.g. {unknown[0]}"
+            )
+        return ids
+
     @t.validate("recommendations")
     def _check_recommendations(self, proposal):
         rows = []
@@ -218,6 +266,11 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         if not self._answering and (self.selected is not None or self.query_image is not None):
             self._refresh()
 
+    @t.observe("recommendations")
+    def _on_recommendations(self, change):
+        if not self._answering and self.compared_stores:  # set from Python: rows go stale
+            self.compared = []
+
     def _refresh(self) -> None:
         """Recompute the recommendations for the current query (id or image)."""
         try:
@@ -228,6 +281,7 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         except RecsysError as exc:
             self.error = str(exc)
             self.recommendations = []
+            self.compared = []
             return
         self.error = ""
         self._set_results(table)
@@ -265,15 +319,28 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         if item_id is not None:
             query["item_id"] = item_id
         filters = self._query_filters(item_id)
-        return self.store.recommend(**query, k=self.k, filters=filters)
+        table = self.store.recommend(**query, k=self.k, filters=filters)
+        self._asked = (item_id, query, filters)
+        return table
 
     def _set_results(self, table: pd.DataFrame) -> None:
+        """Show ``table`` (the answer to the last :meth:`_recommend`) and, with ``compare=``,
+        every compared embedding's answer to the same query."""
         self.last_table = table
         ids, scores, ranks = (table[c].tolist() for c in ("id", "score", "rank"))
-        self.recommendations = [
-            {"id": int(i), "score": float(s), "rank": int(r)}
-            for i, s, r in zip(ids, scores, ranks, strict=True)
-        ]
+        rows = []
+        if self.compared_stores:
+            item_id, query, filters = self._asked
+            rows = compared_rows(self, table, item_id, query, filters)
+        answering, self._answering = self._answering, True
+        try:
+            self.recommendations = [
+                {"id": int(i), "score": float(s), "rank": int(r)}
+                for i, s, r in zip(ids, scores, ranks, strict=True)
+            ]
+            self.compared = rows
+        finally:
+            self._answering = answering
 
 
 def _open_store(model, catalog_folder, store, meta):

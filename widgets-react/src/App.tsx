@@ -1,5 +1,6 @@
 import * as React from "react";
 import { ItemCache } from "./cache";
+import { ComparePanel } from "./components/ComparePanel";
 import { DropZone } from "./components/DropZone";
 import { Grid } from "./components/Grid";
 import { Pager } from "./components/Pager";
@@ -30,6 +31,8 @@ export function App() {
   const [pageSize] = useTrait("page_size");
   const [facets] = useTrait("facets");
   const [pyError] = useTrait("error");
+  const [compared] = useTrait("compared");
+  const [subset] = useTrait("subset");
 
   // UI-only state: never synced with Python.
   const cache = React.useMemo(() => new ItemCache(), []);
@@ -39,15 +42,21 @@ export function App() {
   const [page, setPage] = React.useState(0);
   const size = pageSize || DEFAULT_PAGE_SIZE;
 
+  // A new subset (a linked map's selection) starts the grid again at its first page.
+  React.useEffect(() => setPage(0), [subset]);
   const gridQuery = React.useMemo(
-    () => ({ search: search ?? "", filters: filters ?? {}, offset: page * size, limit: size }),
-    [search, filters, page, size],
+    () => ({ search: search ?? "", filters: filters ?? {}, offset: page * size, limit: size, subset: subset ?? null }),
+    [search, filters, page, size, subset],
   );
   const { grid, loading } = useGridPage(model, cache, gridQuery, report);
   usePrefetch(model, cache);
   const traits = React.useMemo(() => ({ selected: selectedTrait ?? null, recs: recsTrait ?? [] }), [selectedTrait, recsTrait]);
   const { selected, recs, pending, uploaded, trail, query, queryImage, goBack } = useQueries(model, cache, traits, changed, report);
-  const shownIds = React.useMemo(() => [...(selected !== null ? [selected] : []), ...recs.map((r) => r.id)], [selected, recs]);
+  const rows = React.useMemo(() => compared ?? [], [compared]);
+  const shownIds = React.useMemo(
+    () => [...(selected !== null ? [selected] : []), ...recs.map((r) => r.id), ...rows.flatMap((row) => row.items.map((i) => i.id))],
+    [selected, recs, rows],
+  );
   useShownItems(model, cache, shownIds, changed, report);
 
   const queryItem: TrailEntry | Item | null =
@@ -77,7 +86,11 @@ export function App() {
         }}
         onImage={(f) => void queryImage(f)}
       />
-      <QueryPanel query={queryItem} recs={recs} k={k || 10} cache={cache} pending={pending !== null} onPick={query} />
+      {rows.length > 0 ? (
+        <ComparePanel query={queryItem} rows={rows} k={k || 10} cache={cache} pending={pending !== null} onPick={query} />
+      ) : (
+        <QueryPanel query={queryItem} recs={recs} k={k || 10} cache={cache} pending={pending !== null} onPick={query} />
+      )}
       <Trail trail={trail} onPick={goBack} />
       <Status error={localError || pyError || ""} loading={loading && !grid} total={total} page={page} size={size} />
       <Grid ids={grid?.ids ?? []} cache={cache} selected={selected} onPick={query} onPage={(d) => turnPage(page + d)} />

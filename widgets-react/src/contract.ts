@@ -29,12 +29,34 @@ export interface WidgetModel {
   facets: Record<string, string[]>;
   /** The last error, "" when none (read-only here). */
   error: string;
+  /** With compare=: each embedding's answer to the current query, the widget's own first. */
+  compared: CompareRow[];
+  /** Ids the grid is restricted to (a linked map's selection); null: the whole catalogue. */
+  subset: number[] | null;
 }
 
 export interface Recommendation {
   id: number;
   score: number | null;
   rank: number;
+}
+
+/** One embedding's answer in the comparison view. */
+export interface CompareRow {
+  name: string;
+  items: ComparedItem[];
+  /** Label -> share of the items that have the query's value. */
+  share: Record<string, number>;
+  /** Why this embedding could not answer, "" when it did. */
+  error: string;
+}
+
+/** A recommendation of one row, with the labels it shares with the query. */
+export interface ComparedItem {
+  id: number;
+  score: number | null;
+  rank: number;
+  same: string[];
 }
 
 /** A product as a reply lists it; `thumb` indexes the reply's binary buffers. */
@@ -69,6 +91,8 @@ export interface RecommendReply {
   selected: number | null;
   query: WireItem | null;
   items: WireItem[];
+  /** The products the compared rows show besides `items`. */
+  also: WireItem[];
 }
 export interface ItemsReply {
   items: WireItem[];
@@ -133,5 +157,7 @@ export type ContractChecks = [
   Assert<Equal<Fields<PrefetchPush>, keyof Schema["pushes"]["prefetch"]["message"]>>,
   Assert<Equal<keyof WireItem, keyof Schema["wire_item"]>>,
   Assert<Equal<keyof Recommendation, keyof Schema["recommendation"]>>,
+  Assert<Equal<keyof CompareRow, keyof Schema["compare_row"]>>,
+  Assert<Equal<keyof ComparedItem, keyof Schema["compared_item"]>>,
   Assert<Equal<keyof Envelope, keyof Schema["envelope"]["reply"]>>,
 ];

@@ -82,13 +82,20 @@ export function wire(items: ReturnType<typeof catalogue>): { items: WireItem[]; 
   };
 }
 
-/** Python's part, following the contract, over a fake catalogue: rec(i) = the next k ids. */
-export function fakePython(n = 60) {
+/**
+ * Python's part, following the contract, over a fake catalogue: rec(i) = the next k ids.
+ * With `compare`, a second embedding ("hog") answers with the k ids before the query (or
+ * the last k), and the `compared` trait lists both rows marked as Python marks them.
+ */
+export function fakePython(n = 60, options: { compare?: boolean } = {}) {
   const all = catalogue(n);
   const byId = new Map(all.map((it) => [it.id, it]));
   return (m: FakeModel, c: any, _buffers?: ArrayBuffer[]) => {
     if (c.kind === "page") {
-      const hits = all.filter((it) => it.name.toLowerCase().includes((c.search ?? "").toLowerCase()));
+      const subset = m.state.subset;
+      const hits = all.filter(
+        (it) => it.name.toLowerCase().includes((c.search ?? "").toLowerCase()) && (subset === null || subset.includes(it.id)),
+      );
       const page = hits.slice(c.offset, c.offset + c.limit);
       const { items, buffers } = wire(page);
       m.emitCustom({ kind: "page", uuid: c.uuid, ok: true, total: hits.length, offset: c.offset, items }, buffers);
@@ -99,13 +106,24 @@ export function fakePython(n = 60) {
       }
       const query = c.item_id !== undefined ? byId.get(c.item_id)! : null;
       const start = query ? query.id - 100 + 1 : 0;
-      const recs = all.slice(start, start + m.state.k);
-      const { items, buffers } = wire(query ? [query, ...recs] : recs);
+      const k = m.state.k;
+      const recs = all.slice(start, start + k);
+      const other = options.compare ? (start > k ? all.slice(start - 1 - k, start - 1) : all.slice(n - k)) : [];
+      const { items, buffers } = wire([...(query ? [query] : []), ...recs, ...other]);
       const [q, ...rest] = (query ? items : [null, ...items]) as WireItem[];
-      const scored = rest.map((it, i) => ({ ...it, score: 1 - i / 100, rank: i + 1 }));
-      m.emitCustom({ kind: "recommend", uuid: c.uuid, ok: true, selected: query?.id ?? null, query: q, items: scored }, buffers);
+      const scored = rest.slice(0, recs.length).map((it, i) => ({ ...it, score: 1 - i / 100, rank: i + 1 }));
+      const also = rest.slice(recs.length);
+      m.emitCustom({ kind: "recommend", uuid: c.uuid, ok: true, selected: query?.id ?? null, query: q, items: scored, also }, buffers);
       m.set("selected", query?.id ?? null);
       m.set("recommendations", scored.map((s) => ({ id: s.id, score: s.score, rank: s.rank })));
+      if (options.compare) {
+        const row = (name: string, its: typeof recs) => {
+          const same = its.map((it) => Object.keys(it.labels).filter((l) => l !== "gender" && query && it.labels[l as "articleType"] === query.labels[l as "articleType"]));
+          const share = Object.fromEntries(["articleType", "baseColour"].map((l) => [l, same.filter((s) => s.includes(l)).length / its.length]));
+          return { name, items: its.map((it, i) => ({ id: it.id, score: 0.9 - i / 100, rank: i + 1, same: same[i] })), share, error: "" };
+        };
+        m.set("compared", [row("products", recs), row("hog", other)]);
+      }
     } else if (c.kind === "items") {
       const { items, buffers } = wire(c.ids.map((id: number) => byId.get(id)).filter(Boolean));
       m.emitCustom({ kind: "items", uuid: c.uuid, ok: true, items }, buffers);

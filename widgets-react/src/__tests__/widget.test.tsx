@@ -285,3 +285,42 @@ describe("filters and limits", () => {
     expect(model.sentOf("recommend")).toEqual([]);
   });
 });
+
+describe("comparison and the map link", () => {
+  it("shows a row per embedding, marked where they share the query's type or colour; a click in any row queries it", async () => {
+    const model = new FakeModel(fakePython(60, { compare: true }));
+    await mount(model);
+    await gridLoaded();
+    fireEvent.click(within(grid()).getAllByRole("button")[20]); // id 120, a Watch
+    const panel = () => screen.getByRole("region", { name: "Recommendations compared" });
+    await waitFor(() => expect(panel().querySelectorAll("[data-row]")).toHaveLength(2));
+    const [mine, hog] = [...panel().querySelectorAll<HTMLElement>("[data-row]")];
+    expect(mine.dataset.row).toBe("products");
+    expect(hog.dataset.row).toBe("hog");
+    // hog: ids 110..119, half of them Watches like the query, all Blue.
+    const hogCards = [...hog.querySelectorAll<HTMLElement>(".rnb-rec")];
+    expect(hogCards.map((c) => Number(c.dataset.id))).toEqual(Array.from({ length: 10 }, (_, i) => 110 + i));
+    expect(hog.querySelectorAll('[data-same="articleType"]')).toHaveLength(5);
+    expect(hog.querySelectorAll('[data-same="baseColour"]')).toHaveLength(10);
+    expect(hog.querySelector('[data-share="articleType"]')!.textContent).toBe("same type 5/10");
+    expect(hog.querySelector('[data-share="baseColour"]')!.textContent).toBe("same colour 10/10");
+    // Every row's pictures came with the reply: nothing asked for again.
+    await waitFor(() => expect(hogCards.every((c) => c.querySelector("img"))).toBe(true));
+    expect(model.sentOf("items")).toHaveLength(0);
+
+    fireEvent.click(hogCards[3]);
+    await waitFor(() => expect(model.sentOf("recommend").at(-1)).toMatchObject({ item_id: 113 }));
+  });
+
+  it("a new subset (a selection on a linked map) asks for the grid again from its first page", async () => {
+    const model = new FakeModel(fakePython(60));
+    await mount(model);
+    await gridLoaded();
+    fireEvent.click(screen.getByRole("button", { name: "Next ›" }));
+    await waitFor(() => expect(model.sentOf("page").at(-1)).toMatchObject({ offset: 24 }));
+    act(() => model.set("subset", [103, 140, 141]));
+    await waitFor(() => expect(within(grid()).getAllByRole("button")).toHaveLength(3));
+    expect(model.sentOf("page").at(-1)).toMatchObject({ offset: 0 });
+    expect(within(grid()).getAllByRole("img").map((i) => i.getAttribute("alt"))).toEqual(["Product 3", "Product 40", "Product 41"]);
+  });
+});

@@ -55,7 +55,7 @@ export function QueryPanel(props: {
   );
 }
 
-function QueryCard({ query }: { query: TrailEntry | Item | null }) {
+export function QueryCard({ query }: { query: TrailEntry | Item | null }) {
   if (!query) {
     return (
       <div className="rnb-card rnb-query-card rnb-empty">
@@ -76,7 +76,17 @@ function QueryCard({ query }: { query: TrailEntry | Item | null }) {
   );
 }
 
-function RecCard(props: { rec: Recommendation; item: Item | undefined; first: boolean; onPick: (id: number) => void }) {
+/** What a compared recommendation shares with the query, as a reader says it. */
+export const SAME_WORDS: Record<string, string> = { articleType: "type", label: "type", baseColour: "colour" };
+
+export function RecCard(props: {
+  rec: Recommendation;
+  item: Item | undefined;
+  first: boolean;
+  onPick: (id: number) => void;
+  /** Labels shared with the query (the comparison view marks them). */
+  same?: string[];
+}) {
   const { rec, item } = props;
   const name = item?.name ?? `#${rec.id}`;
   return (
@@ -94,6 +104,15 @@ function RecCard(props: { rec: Recommendation; item: Item | undefined; first: bo
       </span>
       <span className="rnb-name">{name}</span>
       {item && <Labels labels={item.labels} compact />}
+      {props.same && (
+        <span className="rnb-marks">
+          {props.same.map((label) => (
+            <span key={label} className="rnb-same" data-same={label} title={`same ${label} as the query`}>
+              {SAME_WORDS[label] ?? label}
+            </span>
+          ))}
+        </span>
+      )}
     </button>
   );
 }

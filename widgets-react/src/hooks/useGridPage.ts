@@ -1,4 +1,7 @@
-/** The grid's page of products, asked again whenever search, filters, page or size change. */
+/**
+ * The grid's page of products, asked again whenever search, filters, page, size or the
+ * subset change (Python applies its own `subset` trait: it is not part of the request).
+ */
 import * as React from "react";
 import type { Model } from "../contract";
 import type { ItemCache } from "../cache";
@@ -12,13 +15,13 @@ export interface GridPage {
 export function useGridPage(
   model: Model,
   cache: ItemCache,
-  query: { search: string; filters: Record<string, string[]>; offset: number; limit: number },
+  query: { search: string; filters: Record<string, string[]>; offset: number; limit: number; subset: number[] | null },
   report: (error: string) => void,
 ): { grid: GridPage | null; loading: boolean } {
   const [grid, setGrid] = React.useState<GridPage | null>(null);
   const [loading, setLoading] = React.useState(false);
   const latest = React.useRef(0);
-  const { search, filters, offset, limit } = query;
+  const { search, filters, offset, limit, subset } = query;
   React.useEffect(() => {
     const mine = ++latest.current;
     setLoading(true);
@@ -31,6 +34,6 @@ export function useGridPage(
       })
       .catch((err: Error) => mine === latest.current && report(err.message))
       .finally(() => mine === latest.current && setLoading(false));
-  }, [model, cache, search, filters, offset, limit, report]);
+  }, [model, cache, search, filters, offset, limit, subset, report]);
   return { grid, loading };
 }

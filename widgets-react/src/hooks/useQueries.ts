@@ -61,7 +61,7 @@ export function useQueries(
       setPending(id);
       request(model, { kind: "recommend", item_id: id })
         .then(({ reply, buffers }) => {
-          cache.receive(reply.query ? [reply.query, ...reply.items] : reply.items, buffers);
+          cache.receive([...(reply.query ? [reply.query] : []), ...reply.items, ...(reply.also ?? [])], buffers);
           setAnswer(answerOf(reply.selected, reply.items));
           report("");
           changed();
@@ -91,7 +91,7 @@ export function useQueries(
         const data = await file.arrayBuffer();
         const image = { name: file.name, type: file.type };
         const { reply, buffers } = await request(model, { kind: "recommend", image }, [data]);
-        cache.receive(reply.items, buffers);
+        cache.receive([...reply.items, ...(reply.also ?? [])], buffers);
         setAnswer(answerOf(null, reply.items));
         setUploaded(entry);
         if (!fromTrail) setTrail((t) => [...t, entry].slice(-TRAIL_LENGTH));
