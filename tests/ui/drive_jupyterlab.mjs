@@ -1,7 +1,8 @@
 // Drive Debian's Chromium (playwright-core, no downloaded browsers) through a real
 // JupyterLab: open a notebook that builds recsys_nb.RecommenderWidget, run all cells, then
-// either check the widget end to end (mode "e2e", tests/ui/test_jupyterlab.py) or time
-// clicks (mode "bench", benchmarks/widget_latency.py). Prints what it saw as one JSON line
+// either check the widget end to end (mode "e2e", tests/ui/test_jupyterlab.py), check the
+// comparison view linked to the latent map (mode "compare", test_jupyterlab_compare.py) or
+// time clicks (mode "bench", benchmarks/widget_latency.py). Prints what it saw as one JSON line
 // on stdout; progress goes to stderr (shown when a step fails).
 //
 // Usage: node drive_jupyterlab.mjs CONFIG.json
@@ -218,6 +219,94 @@ async function e2e(page, out) {
   out.after_image = await step("read w.selected after the drop", () => runCellAndRead(page, 1, /selected: None\b.*image/s), page);
 }
 
+// Lasso a region of the linked map, check the widget's grid follows, click a product of it
+// and wait for every compared row's pictures; the kernel's side is read from cell 1.
+async function compare(page, out) {
+  const k = config.k;
+  await openAndRunAll(page);
+  out.before = await step("read the kernel's state", () => runCellAndRead(page, 1, /STATE /), page);
+  const plot = page.locator(".js-plotly-plot").first();
+  const area = plot.locator(".nsewdrag").first();
+  await step("wait for the map", () => area.waitFor({ timeout: TIMEOUT }), page);
+  await plot.scrollIntoViewIfNeeded();
+  const box = await area.boundingBox();
+  // A lasso around the middle of the plot: a polygon of 24 points on an ellipse.
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  const [rx, ry] = [box.width * 0.3, box.height * 0.3];
+  await page.evaluate(() => (window.__rnbGridBefore = document.querySelector(".rnb-root .rnb-status")?.textContent));
+  await step(
+    "lasso the middle of the map",
+    async () => {
+      await page.mouse.move(cx + rx, cy);
+      await page.mouse.down();
+      for (let i = 1; i <= 24; i++) {
+        const a = (2 * Math.PI * i) / 24;
+        await page.mouse.move(cx + rx * Math.cos(a), cy + ry * Math.sin(a), { steps: 2 });
+      }
+      await page.mouse.up();
+    },
+    page,
+  );
+  const root = page.locator(".rnb-root").first();
+  await step(
+    "wait for the widget's grid to show the selection",
+    () =>
+      waitFor(page, () => {
+        const status = document.querySelector(".rnb-root .rnb-status")?.textContent ?? "";
+        const imgs = [...document.querySelectorAll(".rnb-root .rnb-grid img")];
+        return /\d+ products?/.test(status) && imgs.length > 0 && imgs.every((i) => i.complete) && window.__rnbGridBefore !== status;
+      }),
+    page,
+  );
+  out.grid = await root.locator(".rnb-grid button.rnb-product").evaluateAll((bs) => bs.map((b) => Number(b.dataset.id)));
+  out.status = await root.locator(".rnb-status").textContent();
+  out.selected = await step("read the selection in the kernel", () => runCellAndRead(page, 1, /STATE .*"subset": \[/), page);
+
+  const first = root.locator(".rnb-grid button.rnb-product").first();
+  const id = Number(await first.getAttribute("data-id"));
+  await root.scrollIntoViewIfNeeded();
+  await step(`click product ${id}`, () => first.click(), page);
+  await step(
+    `wait for every compared row's ${k} pictures`,
+    () =>
+      waitFor(
+        page,
+        ([query, k]) => {
+          const root = document.querySelector(".rnb-root");
+          const rows = [...root.querySelectorAll(".rnb-compare [data-row]")];
+          return (
+            root.querySelector(".rnb-query-card")?.dataset.id === String(query) &&
+            rows.length >= 2 &&
+            rows.every((r) => {
+              const imgs = [...r.querySelectorAll(".rnb-rec img")];
+              return imgs.length === k && imgs.every((i) => i.complete && i.naturalWidth > 0);
+            })
+          );
+        },
+        [id, k],
+      ),
+    page,
+  );
+  out.clicked = id;
+  out.rows = await root.locator(".rnb-compare [data-row]").evaluateAll((rows) =>
+    rows.map((r) => ({
+      name: r.dataset.row,
+      ids: [...r.querySelectorAll(".rnb-rec")].map((b) => Number(b.dataset.id)),
+      same: [...r.querySelectorAll(".rnb-rec")].map((b) => [...b.querySelectorAll("[data-same]")].map((m) => m.dataset.same)),
+      shares: [...r.querySelectorAll("[data-share]")].map((s) => s.textContent),
+    })),
+  );
+  out.after = await step("read the kernel's state after the click", () => runCellAndRead(page, 1, new RegExp(`"query": ${id}\\b`)), page);
+  if (config.widget_shot) {
+    await page.setViewportSize({ width: 1400, height: 1900 });
+    await root.evaluate((el) => el.scrollIntoView({ block: "start" }));
+    await page.mouse.move(0, 0);
+    await root.locator(".rnb-compare").screenshot({ path: config.widget_shot });
+  }
+  if (config.screenshot) await page.screenshot({ path: config.screenshot });
+}
+
 async function bench(page, out) {
   const k = config.k;
   await openAndRunAll(page);
@@ -305,7 +394,7 @@ try {
   page.setDefaultTimeout(TIMEOUT);
   page.on("console", (m) => m.type() === "error" && out.console.push(m.text()));
   page.on("pageerror", (e) => out.console.push(`pageerror: ${e}`));
-  await (config.mode === "bench" ? bench(page, out) : e2e(page, out));
+  await { bench, compare, e2e }[config.mode](page, out);
 } catch (err) {
   failed = err;
 } finally {

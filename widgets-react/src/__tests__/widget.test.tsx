@@ -321,6 +321,7 @@ describe("comparison and the map link", () => {
     act(() => model.set("subset", [103, 140, 141]));
     await waitFor(() => expect(within(grid()).getAllByRole("button")).toHaveLength(3));
     expect(model.sentOf("page").at(-1)).toMatchObject({ offset: 0 });
+    expect(screen.getByRole("status").textContent).toContain("3 products in the map's selection");
     expect(within(grid()).getAllByRole("img").map((i) => i.getAttribute("alt"))).toEqual(["Product 3", "Product 40", "Product 41"]);
   });
 });
