@@ -6,16 +6,20 @@ catalogue's images); messages go through the widget as the kernel delivers them.
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pytest
 import traitlets as t
+from PIL import Image
 
 import recsys_nb
 from recsys_nb import explore
 from recsys_nb.embed import Embeddings
 from recsys_nb.errors import RecsysError
 from recsys_nb.recommend import FeatureStore
-from recsys_nb.widget import RecommenderWidget
+from recsys_nb.widget import RecommenderWidget, picture
 from tests.test_widget import RecordingComm, assert_thumbnails, from_js
 
 
@@ -170,3 +174,14 @@ def test_linked_to_the_map_both_ways(store):
     assert w.subset is None
     with pytest.raises(t.TraitError, match="not in this catalogue"):
         w.subset = [int(store.ids[0]), 123456789]
+
+
+def test_the_picture_for_readers_without_a_kernel_shows_every_row(compared, store):
+    compared.selected = int(store.ids[8])
+    data, _ = compared._repr_mimebundle_()
+    png = Image.open(io.BytesIO(base64.b64decode(data["image/png"])))
+    line = picture.TITLE + picture.CELL[1] + picture.CAPTION + picture.GAP
+    assert png.size == (
+        picture.GAP + 6 * (picture.CELL[0] + picture.GAP),  # k = 6 cards a line
+        picture.TITLE + picture.GAP + 4 * line,  # the query, then three rows
+    )

@@ -25,6 +25,8 @@ from .catalog import plain
 MATCH_GROUPS = (("articleType", "label"), ("baseColour",))
 """The labels a recommendation is checked against the query on: the first column of each
 group that the catalogue has (Fashion-MNIST has ``label`` and no colour)."""
+SAME_WORDS = {"articleType": "type", "label": "type", "baseColour": "colour"}
+"""How a shared label is called in the view (widgets-react's QueryPanel has the same)."""
 MAX_ROWS = 4
 """The widget's own row and at most three compared ones."""
 

@@ -2,9 +2,10 @@
 
 A notebook saved without widget state shows only the outputs' static forms, so
 :class:`~recsys_nb.widget.RecommenderWidget` adds a PNG to its output: the query and its
-recommendations (rank, score and name under each) when there is a query, else the first
-grid page. Drawn with Pillow from the widget's own thumbnails; a palette PNG of a few tens
-of KB.
+recommendations (rank, score and name under each) when there is a query (with
+``compare=``, one line per embedding, marks and shares included), else the first grid
+page. Drawn with Pillow from the widget's own thumbnails; a palette PNG of a few tens of
+KB.
 """
 
 from __future__ import annotations
@@ -67,14 +68,70 @@ def picture(title: str, cards: list[tuple[str, str, tuple[bytes, str] | None]]) 
         for dy, line, colour in ((2, line1, (0, 0, 0)), (15, line2, (90, 90, 90))):
             text = _fit(draw, line, small, CELL[0])
             draw.text((x, y + CELL[1] + dy), text, fill=colour, font=small)
+    return _save(sheet)
+
+
+def _save(sheet: Image.Image) -> bytes:
     out = io.BytesIO()
     palette = sheet.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
     palette.save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 
+def rows_picture(title: str, rows: list[tuple[str, list]]) -> bytes:
+    """A PNG: ``title`` over one line of cards per ``(heading, cards)`` (cards as in
+    :func:`picture`), each line under its heading."""
+    cols = max([1, *(len(cards) for _, cards in rows)])
+    width = GAP + cols * (CELL[0] + GAP)
+    line = TITLE + CELL[1] + CAPTION + GAP
+    sheet = Image.new("RGB", (width, TITLE + GAP + len(rows) * line), "white")
+    draw = ImageDraw.Draw(sheet)
+    small, bold = _font(11), _font(14)
+    draw.text((GAP, 5), _fit(draw, title, bold, width - 2 * GAP), fill=(30, 30, 30), font=bold)
+    for r, (heading, cards) in enumerate(rows):
+        top = TITLE + GAP + r * line
+        draw.text((GAP, top + 4), _fit(draw, heading, bold, width), fill=(25, 90, 170), font=bold)
+        for n, (line1, line2, thumb) in enumerate(cards):
+            x, y = GAP + n * (CELL[0] + GAP), top + TITLE
+            sheet.paste(_thumbnail(thumb), (x, y))
+            draw.rectangle((x - 1, y - 1, x + CELL[0], y + CELL[1]), outline=(225, 225, 225))
+            for dy, text, colour in ((2, line1, (0, 0, 0)), (15, line2, (90, 90, 90))):
+                draw.text(
+                    (x, y + CELL[1] + dy), _fit(draw, text, small, CELL[0]), fill=colour, font=small
+                )
+    return _save(sheet)
+
+
+def compare_picture(widget) -> bytes:
+    """The comparison view: the query, then each embedding's recommendations, marked."""
+    from .compare import SAME_WORDS
+
+    rows, names, query = widget.compared, widget._names, widget.selected
+    ids = [i["id"] for row in rows for i in row["items"]]
+    thumbs = widget._thumbnail.many(([] if query is None else [query]) + ids)
+    query_name = "an image" if query is None else str(names.get(query, f"#{query}"))
+    lines = [("query", [("query", query_name, thumbs.get(query))])] if query is not None else []
+    for row in rows:
+        shares = ", ".join(
+            f"same {SAME_WORDS.get(c, c)} {round(v * len(row['items']))}/{len(row['items'])}"
+            for c, v in row["share"].items()
+        )
+        cards = [
+            (
+                " ".join([f"#{i['rank']}", *(f"+{SAME_WORDS.get(c, c)}" for c in i["same"])]),
+                str(names.get(i["id"], f"#{i['id']}")),
+                thumbs.get(i["id"]),
+            )
+            for i in row["items"]
+        ]
+        lines.append((f"{row['name']}: {row['error'] or shares}", cards))
+    return rows_picture(f"Recommendations for {query_name}, compared", lines)
+
+
 def widget_picture(widget) -> bytes:
     """The widget's current view as a PNG (see the module docstring)."""
+    if widget.compared:
+        return compare_picture(widget)
     recs = list(widget.recommendations)
     if widget.selected is not None and recs:
         ids = [widget.selected] + [r["id"] for r in recs]
