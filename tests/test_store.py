@@ -579,3 +579,19 @@ def test_cli_db_index_recommend(tmp_path, monkeypatch, capsys, tiny_product_mode
         assert cli.main(["db", "stop"]) == 0
     assert cli.main(["db", "status"]) == 1
     assert LocalMongo(tmp_path / "mongo").pid is None
+
+
+def test_a_widget_on_vectors_alone_names_its_row_without_loading_a_model(store):
+    """Vectors indexed without the model's files (as benchmarks do): the widget still
+    opens, and reading the model's name does not try to load it from GridFS."""
+    from recsys_nb.widget import RecommenderWidget
+
+    store.index_embeddings(synthetic(40, dim=8), latent_dim=8, name="vectors-only")
+    bound = MongoStore(store.location, store.database_name, model="synthetic-1")
+    assert bound.model_name == "vectors-only"
+    w = RecommenderWidget(store=bound, k=3)
+    assert w.row_names == ["vectors-only"] and bound._model is None
+    w.selected = 10_005
+    assert len(w.recommendations) == 3
+    with pytest.raises(RecsysError, match="has no stored model files"):
+        bound.model  # noqa: B018 - the encoder is what is missing

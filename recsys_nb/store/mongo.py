@@ -189,6 +189,14 @@ class MongoStore(Queries, Writer, StoredModels, AtlasSearch, StoreBase):
     def model(self, value) -> None:
         self._model = value
 
+    @property
+    def model_name(self) -> str | None:
+        """The bound model's name (``products``), without loading it."""
+        if self._model is not None:
+            return self._model.name
+        doc = self._model_doc or (self.model_doc() if self.model_id is not None else None)
+        return None if doc is None else str(doc.get("name") or doc["_id"])
+
     def model_ids(self) -> list[str]:
         with self._errors("cannot read the models"):
             return [d["_id"] for d in self.models.find({}, {"_id": 1}).sort("_id", 1)]

@@ -38,13 +38,14 @@ def match_columns(meta: pd.DataFrame) -> list[str]:
 
 
 def row_name(store, default: str = "model") -> str:
-    """A row's title: the store's model's name (``products``, ``cnn``), its own ``name``
-    (``hog``), or ``default``."""
-    model = getattr(store, "model", None)
-    name = getattr(model, "name", None) or getattr(store, "name", None)
-    if name is None and isinstance(model, str):
-        name = model
-    return str(name or default)
+    """A row's title: the store's ``model_name`` (a MongoStore's, read without loading the
+    model), its model's name (``products``, ``cnn``), its own ``name`` (``hog``), or
+    ``default``."""
+    name = getattr(store, "model_name", None)
+    if name is None and not isinstance(getattr(type(store), "model", None), property):
+        model = getattr(store, "model", None)  # a plain attribute: nothing is loaded
+        name = model if isinstance(model, str) else getattr(model, "name", None)
+    return str(name or getattr(store, "name", None) or default)
 
 
 def catalog_folder(store, catalog):
