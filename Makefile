@@ -22,8 +22,10 @@ demo: $(STAMP_DEMO) widget
 	$(PY) -m recsys_nb.demo
 
 # The whole suite (what CI runs: .ci/run): dev and bench extras, the bundle, Chromium.
+# One worker per core (pytest-xdist), a test file per worker: the browser, JupyterLab and
+# mongod tests wait on other processes, so two workers on two cores take 4 minutes, not 7.
 test: $(STAMP_TEST) widget system
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 # The browser tests alone (the widget in a harness page and in a real JupyterLab).
 test-e2e: setup widget system
