@@ -92,7 +92,7 @@ export function App() {
         <QueryPanel query={queryItem} recs={recs} k={k || 10} cache={cache} pending={pending !== null} onPick={query} />
       )}
       <Trail trail={trail} onPick={goBack} />
-      <Status error={localError || pyError || ""} loading={loading && !grid} total={total} page={page} size={size} subset={subset != null} />
+      <Status error={localError || pyError || ""} loading={loading && !grid} total={total} page={page} size={size} subset={grid?.subset ?? false} />
       <Grid ids={grid?.ids ?? []} cache={cache} selected={selected} onPick={query} onPage={(d) => turnPage(page + d)} />
       <Pager page={page} pages={pages} onPage={turnPage} />
     </DropZone>

@@ -10,6 +10,8 @@ import { request } from "../request";
 export interface GridPage {
   total: number;
   ids: number[];
+  /** Whether this page was asked for within a subset (the status says so with it). */
+  subset: boolean;
 }
 
 export function useGridPage(
@@ -29,7 +31,7 @@ export function useGridPage(
       .then(({ reply, buffers }) => {
         if (mine !== latest.current) return;
         const items = cache.receive(reply.items, buffers);
-        setGrid({ total: reply.total, ids: items.map((i) => i.id) });
+        setGrid({ total: reply.total, ids: items.map((i) => i.id), subset: subset !== null });
         report("");
       })
       .catch((err: Error) => mine === latest.current && report(err.message))
