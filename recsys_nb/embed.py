@@ -117,10 +117,16 @@ def prepare_image(model, image) -> np.ndarray:
             f"{height}x{width}, so use a picture of at least {-(-height // MAX_UPSCALE)}x"
             f"{-(-width // MAX_UPSCALE)} pixels (height x width)"
         )
+    return image_pixels(image, (height, width), channels)
+
+
+def image_pixels(image, size: tuple[int, int], channels: int) -> np.ndarray:
+    """A file path or an array at ``size`` (height, width), padded white and resized as a
+    catalogue image is: (H, W, C) float32 in [0, 1]."""
     if isinstance(image, (str, Path)):
-        pixels = load_image(image, (height, width), channels)
+        pixels = load_image(image, size, channels)
     else:
-        pixels = image_from_array(image, (height, width), channels)
+        pixels = image_from_array(image, size, channels)
     return pixels.astype(np.float32) / 255.0
 
 

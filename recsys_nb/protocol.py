@@ -316,6 +316,12 @@ class StoreBase:
         """Row of ``item_id``; a clear error for an id that is not in the catalogue."""
         return self._id_index().position(item_id)
 
+    @property
+    def model_name(self) -> str | None:
+        """The model's name (``products``), ``None`` without one; read without loading a
+        model that is not loaded yet (``MongoStore`` reads it from the database)."""
+        return getattr(self.model, "name", None)
+
     def vector(self, item_id) -> np.ndarray:
         return self.vectors[self.position(item_id)]
 

@@ -8,11 +8,9 @@ answers "products like this one" for a catalogue id, a vector or a new image.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from .embed import Embeddings, embed_catalog, l2_normalize
+from .embed import Embeddings, embed_catalog, image_pixels, l2_normalize
 from .errors import RecsysError
 from .model import load_model
 from .protocol import (  # noqa: F401 - check_query, check_vector, image_vector: public here too
@@ -157,15 +155,9 @@ class FeatureStore(StoreBase):
     def recommend(self, item_id=None, *, vector=None, image=None, k=10, filters=None):
         """As :meth:`StoreBase.recommend`; an image (a path or an array) is described with
         the same descriptor."""
-        from .data import image_from_array, load_image
-
         check_query(item_id, vector, image, k)
         if image is not None:
-            if isinstance(image, (str, Path)):
-                pixels = load_image(image, self.size, 3)
-            else:
-                pixels = image_from_array(image, self.size, 3)
-            vector = self._features(pixels[None].astype(np.float32) / 255.0)[0]
+            vector = self._features(image_pixels(image, self.size, 3)[None])[0]
         return self._search(item_id, vector, k, filters)
 
     def thumbnails(self, ids) -> dict:

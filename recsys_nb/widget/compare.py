@@ -20,13 +20,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RecsysError
+from ..protocol import StoreBase
 from .catalog import plain
+from .contract import CONTRACT
 
 MATCH_GROUPS = (("articleType", "label"), ("baseColour",))
 """The labels a recommendation is checked against the query on: the first column of each
 group that the catalogue has (Fashion-MNIST has ``label`` and no colour)."""
-SAME_WORDS = {"articleType": "type", "label": "type", "baseColour": "colour"}
-"""How a shared label is called in the view (widgets-react's QueryPanel has the same)."""
+SAME_WORDS: dict[str, str] = CONTRACT["same_words"]
+"""How a shared label is called in the view (contract.json: the front end reads it too)."""
 MAX_ROWS = 4
 """The widget's own row and at most three compared ones."""
 
@@ -38,12 +40,12 @@ def match_columns(meta: pd.DataFrame) -> list[str]:
 
 
 def row_name(store, default: str = "model") -> str:
-    """A row's title: the store's ``model_name`` (a MongoStore's, read without loading the
-    model), its model's name (``products``, ``cnn``), its own ``name`` (``hog``), or
-    ``default``."""
-    name = getattr(store, "model_name", None)
-    if name is None and not isinstance(getattr(type(store), "model", None), property):
-        model = getattr(store, "model", None)  # a plain attribute: nothing is loaded
+    """A row's title: its model's name (``products``, ``cnn``; a store's ``model_name``,
+    which loads nothing), the store's own ``name`` (``hog``), or ``default``."""
+    if isinstance(store, StoreBase):
+        name = store.model_name
+    else:  # any object with recommend(): its model, a name or an object with one
+        model = getattr(store, "model", None)
         name = model if isinstance(model, str) else getattr(model, "name", None)
     return str(name or getattr(store, "name", None) or default)
 
@@ -115,19 +117,19 @@ def compared_row(name: str, table, query_labels: dict, meta: pd.DataFrame) -> di
     return {"name": name, "items": items, "share": share, "error": ""}
 
 
-def compared_rows(widget, table, item_id, query: dict, filters) -> list[dict]:
-    """The ``compared`` trait for a query answered by the widget's store with ``table``:
-    that row first, then each compared store's answer to the same query (a store that
-    cannot answer it gives a row with an ``error``)."""
-    meta = widget.meta
+def compared_rows(widget, table, query: dict, filters) -> list[dict]:
+    """The ``compared`` trait for a query (``recommend``'s ``item_id=`` or ``image=``)
+    answered by the widget's store with ``table``: that row first, then each compared
+    store's answer to the same query (a store that cannot answer it gives a row with an
+    ``error``)."""
+    meta, item_id = widget.meta, query.get("item_id")
     labels = {}
     if item_id is not None:  # an image query has no labels to match
         labels = {c: plain(meta.loc[item_id, c]) for c in match_columns(meta)}
     rows = [compared_row(widget.row_names[0], table, labels, meta)]
-    ask = {"item_id": item_id} if item_id is not None else query
     for name, store in widget.compared_stores.items():
         try:
-            answer = store.recommend(**ask, k=widget.k, filters=filters)
+            answer = store.recommend(**query, k=widget.k, filters=filters)
         except RecsysError as exc:
             rows.append({"name": name, "items": [], "share": {}, "error": str(exc)})
         else:

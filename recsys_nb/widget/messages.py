@@ -79,12 +79,12 @@ class MessageHandlers:
             query = None
         else:
             item_id = self._check_selected({"value": content["item_id"]})
-            table = self._recommend(item_id=item_id)
+            table, rows = self._recommend(item_id=item_id)
             self._answering = True
             try:
                 self.query_image = None
                 self.selected = item_id
-                self._set_results(table)
+                self._set_results(table, rows)
             finally:
                 self._answering = False
             self._clicked = item_id

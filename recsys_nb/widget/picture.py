@@ -50,25 +50,23 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
     return text + "…"
 
 
-def picture(title: str, cards: list[tuple[str, str, tuple[bytes, str] | None]]) -> bytes:
-    """A PNG: ``title`` over a grid of ``(caption line 1, caption line 2, thumbnail)``."""
-    rows = max(1, -(-len(cards) // COLUMNS))
-    cols = max(1, min(COLUMNS, len(cards)))
-    width = GAP + cols * (CELL[0] + GAP)
-    height = TITLE + GAP + rows * (CELL[1] + CAPTION + GAP)
+def _sheet(width: int, height: int, title: str):
+    """A white sheet with ``title`` at the top: ``(sheet, draw, caption font, bold font)``."""
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
     small, bold = _font(11), _font(14)
     draw.text((GAP, 5), _fit(draw, title, bold, width - 2 * GAP), fill=(30, 30, 30), font=bold)
-    for n, (line1, line2, thumb) in enumerate(cards):
-        x = GAP + (n % COLUMNS) * (CELL[0] + GAP)
-        y = TITLE + GAP + (n // COLUMNS) * (CELL[1] + CAPTION + GAP)
-        sheet.paste(_thumbnail(thumb), (x, y))
-        draw.rectangle((x - 1, y - 1, x + CELL[0], y + CELL[1]), outline=(225, 225, 225))
-        for dy, line, colour in ((2, line1, (0, 0, 0)), (15, line2, (90, 90, 90))):
-            text = _fit(draw, line, small, CELL[0])
-            draw.text((x, y + CELL[1] + dy), text, fill=colour, font=small)
-    return _save(sheet)
+    return sheet, draw, small, bold
+
+
+def _card(sheet: Image.Image, draw: ImageDraw.ImageDraw, font, x: int, y: int, card) -> None:
+    """One ``(caption line 1, caption line 2, thumbnail)`` card, its box's corner at x, y."""
+    line1, line2, thumb = card
+    sheet.paste(_thumbnail(thumb), (x, y))
+    draw.rectangle((x - 1, y - 1, x + CELL[0], y + CELL[1]), outline=(225, 225, 225))
+    for dy, line, colour in ((2, line1, (0, 0, 0)), (15, line2, (90, 90, 90))):
+        text = _fit(draw, line, font, CELL[0])
+        draw.text((x, y + CELL[1] + dy), text, fill=colour, font=font)
 
 
 def _save(sheet: Image.Image) -> bytes:
@@ -78,27 +76,32 @@ def _save(sheet: Image.Image) -> bytes:
     return out.getvalue()
 
 
+def picture(title: str, cards: list[tuple[str, str, tuple[bytes, str] | None]]) -> bytes:
+    """A PNG: ``title`` over a grid of ``(caption line 1, caption line 2, thumbnail)``."""
+    rows = max(1, -(-len(cards) // COLUMNS))
+    cols = max(1, min(COLUMNS, len(cards)))
+    width = GAP + cols * (CELL[0] + GAP)
+    height = TITLE + GAP + rows * (CELL[1] + CAPTION + GAP)
+    sheet, draw, small, _ = _sheet(width, height, title)
+    for n, card in enumerate(cards):
+        x = GAP + (n % COLUMNS) * (CELL[0] + GAP)
+        y = TITLE + GAP + (n // COLUMNS) * (CELL[1] + CAPTION + GAP)
+        _card(sheet, draw, small, x, y, card)
+    return _save(sheet)
+
+
 def rows_picture(title: str, rows: list[tuple[str, list]]) -> bytes:
     """A PNG: ``title`` over one line of cards per ``(heading, cards)`` (cards as in
     :func:`picture`), each line under its heading."""
     cols = max([1, *(len(cards) for _, cards in rows)])
     width = GAP + cols * (CELL[0] + GAP)
     line = TITLE + CELL[1] + CAPTION + GAP
-    sheet = Image.new("RGB", (width, TITLE + GAP + len(rows) * line), "white")
-    draw = ImageDraw.Draw(sheet)
-    small, bold = _font(11), _font(14)
-    draw.text((GAP, 5), _fit(draw, title, bold, width - 2 * GAP), fill=(30, 30, 30), font=bold)
+    sheet, draw, small, bold = _sheet(width, TITLE + GAP + len(rows) * line, title)
     for r, (heading, cards) in enumerate(rows):
         top = TITLE + GAP + r * line
         draw.text((GAP, top + 4), _fit(draw, heading, bold, width), fill=(25, 90, 170), font=bold)
-        for n, (line1, line2, thumb) in enumerate(cards):
-            x, y = GAP + n * (CELL[0] + GAP), top + TITLE
-            sheet.paste(_thumbnail(thumb), (x, y))
-            draw.rectangle((x - 1, y - 1, x + CELL[0], y + CELL[1]), outline=(225, 225, 225))
-            for dy, text, colour in ((2, line1, (0, 0, 0)), (15, line2, (90, 90, 90))):
-                draw.text(
-                    (x, y + CELL[1] + dy), _fit(draw, text, small, CELL[0]), fill=colour, font=small
-                )
+        for n, card in enumerate(cards):
+            _card(sheet, draw, small, GAP + n * (CELL[0] + GAP), top + TITLE, card)
     return _save(sheet)
 
 

@@ -90,7 +90,6 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         self.compared_stores = open_compared(compare, store, catalog)
         """The compared embeddings' stores by row name (``{}`` without ``compare=``)."""
         self.row_names = [row_name(store), *self.compared_stores]
-        self._asked: tuple = (None, {}, None)  # the last query: item id, image, filters
         self._answering = False
         self._clicked: int | None = None
         self._select_handlers = CallbackDispatcher()
@@ -275,16 +274,16 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         """Recompute the recommendations for the current query (id or image)."""
         try:
             if self.query_image is not None:
-                table = self._recommend(image=decode_image(self.query_image))
+                answer = self._recommend(image=decode_image(self.query_image))
             else:
-                table = self._recommend(item_id=self.selected)
+                answer = self._recommend(item_id=self.selected)
         except RecsysError as exc:
             self.error = str(exc)
             self.recommendations = []
             self.compared = []
             return
         self.error = ""
-        self._set_results(table)
+        self._set_results(*answer)
 
     # --- helpers -------------------------------------------------------------------
 
@@ -293,12 +292,12 @@ class RecommenderWidget(MessageHandlers, WidgetState):
         self._select_handlers(item_id)
 
     def _set_image_query(self, data: bytes) -> pd.DataFrame:
-        table = self._recommend(image=decode_image(data))
+        table, rows = self._recommend(image=decode_image(data))
         self._answering = True
         try:
             self.query_image = data
             self.selected = None
-            self._set_results(table)
+            self._set_results(table, rows)
         finally:
             self._answering = False
         return table
@@ -315,23 +314,20 @@ class RecommenderWidget(MessageHandlers, WidgetState):
             filters[column] = [plain(self.meta.loc[item_id, column])]
         return parse_filters(filters, list(self.meta.columns), keep_empty=False) or None
 
-    def _recommend(self, item_id=None, **query) -> pd.DataFrame:
+    def _recommend(self, item_id=None, **query) -> tuple[pd.DataFrame, list[dict]]:
+        """The store's answer to a product or ``image=`` query under the widget's ``k`` and
+        filters, and with ``compare=`` every row's answer to it (else ``[]``)."""
         if item_id is not None:
             query["item_id"] = item_id
         filters = self._query_filters(item_id)
         table = self.store.recommend(**query, k=self.k, filters=filters)
-        self._asked = (item_id, query, filters)
-        return table
+        rows = compared_rows(self, table, query, filters) if self.compared_stores else []
+        return table, rows
 
-    def _set_results(self, table: pd.DataFrame) -> None:
-        """Show ``table`` (the answer to the last :meth:`_recommend`) and, with ``compare=``,
-        every compared embedding's answer to the same query."""
+    def _set_results(self, table: pd.DataFrame, rows: list[dict]) -> None:
+        """Show an answer of :meth:`_recommend`: the recommendations and the compared rows."""
         self.last_table = table
         ids, scores, ranks = (table[c].tolist() for c in ("id", "score", "rank"))
-        rows = []
-        if self.compared_stores:
-            item_id, query, filters = self._asked
-            rows = compared_rows(self, table, item_id, query, filters)
         answering, self._answering = self._answering, True
         try:
             self.recommendations = [

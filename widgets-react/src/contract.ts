@@ -130,6 +130,9 @@ export const DEFAULTS = Object.fromEntries(
   Object.entries(contract.traits).map(([name, spec]) => [name, spec.default]),
 ) as unknown as WidgetModel;
 
+/** What a compared recommendation shares with the query (a label), as a reader says it. */
+export const SAME_WORDS: Record<string, string> = contract.same_words;
+
 /** Labels shown under a recommendation, in this order. */
 export const SHOWN_LABELS = ["articleType", "baseColour", "gender", "masterCategory", "label"];
 

@@ -1,10 +1,10 @@
 import * as React from "react";
-import type { CompareRow } from "../contract";
+import { SAME_WORDS, type CompareRow } from "../contract";
 import type { ItemCache } from "../cache";
 import type { TrailEntry } from "../hooks/useQueries";
 import { moveFocus } from "../keyboard";
 import type { Item } from "../request";
-import { QueryCard, RecCard, SAME_WORDS } from "./QueryPanel";
+import { QueryCard, RecCard } from "./QueryPanel";
 
 /**
  * The comparison view (`RecommenderWidget(compare=...)`): the query, then one aligned row

@@ -1,5 +1,5 @@
 import * as React from "react";
-import type { Recommendation } from "../contract";
+import { SAME_WORDS, type Recommendation } from "../contract";
 import type { ItemCache } from "../cache";
 import type { TrailEntry } from "../hooks/useQueries";
 import { moveFocus } from "../keyboard";
@@ -75,9 +75,6 @@ export function QueryCard({ query }: { query: TrailEntry | Item | null }) {
     </figure>
   );
 }
-
-/** What a compared recommendation shares with the query, as a reader says it. */
-export const SAME_WORDS: Record<string, string> = { articleType: "type", label: "type", baseColour: "colour" };
 
 export function RecCard(props: {
   rec: Recommendation;
