@@ -33,6 +33,7 @@ PRODUCT_LABELS = ("articleType", "subCategory", "masterCategory")
 COLOUR = "baseColour"
 PCA_DIM = 32
 HIST_BINS = 8
+CANDIDATES = 32  # neighbours partitioned out per query beyond k, then sorted
 CNN_FIT_ITEMS = 5000  # training images the CNN features' PCA is fitted on, at most
 
 
@@ -74,17 +75,30 @@ def neighbour_metrics(
 def _neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
     """Indices of each item's ``k`` best other items: cosine, then the lower index.
 
-    A stable sort rather than :func:`~recsys_nb.recommend.top_k`, whose partition may
-    pick any of the items tied at the k-th score (common with histograms).
+    The exact order of a stable sort rather than :func:`~recsys_nb.recommend.top_k`, whose
+    partition may pick any of the items tied at the k-th score (common with histograms).
+    Each row's best ``k + CANDIDATES`` are partitioned out and only those sorted; a row
+    whose k-th score ties with the worst of them is sorted whole.
     """
     n = len(vectors)
     out = np.empty((n, k), dtype=np.int64)
     step = max(1, CHUNK_BYTES // (8 * n))
+    m = min(n - 1, k + CANDIDATES)
     for start in range(0, n, step):
         rows = np.arange(start, min(start + step, n))
         scores = vectors[rows] @ vectors.T
         scores[np.arange(len(rows)), rows] = -np.inf
-        out[rows] = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        if m == n - 1:
+            out[rows] = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            continue
+        best = np.argpartition(-scores, m - 1, axis=1)[:, :m]
+        best_scores = np.take_along_axis(scores, best, axis=1)
+        order = np.lexsort((best, -best_scores), axis=1)
+        out[rows] = np.take_along_axis(best, order[:, :k], axis=1)
+        kth = np.take_along_axis(best_scores, order[:, k - 1 : k], axis=1)[:, 0]
+        tied = np.flatnonzero(kth <= best_scores.min(axis=1))
+        if len(tied):  # the k-th score continues past the candidates: sort those rows whole
+            out[rows[tied]] = np.argsort(-scores[tied], axis=1, kind="stable")[:, :k]
     return out
 
 

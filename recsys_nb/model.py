@@ -336,6 +336,7 @@ def build_autoencoder(
     hog: float = 0.0,
     depth: int = 1,
     decoder_depth: int | None = None,
+    decoder_filters=None,
     convolutions: str = "auto",
     teacher: float = 0.0,
     teacher_dim: int = 0,
@@ -368,6 +369,7 @@ def build_autoencoder(
     kind = conv_kind(convolutions)
     height, width, channels = (int(v) for v in input_shape)
     filters = tuple(int(f) for f in filters)
+    decoder_filters = tuple(int(f) for f in (decoder_filters or filters))
     scale = 2 ** len(filters)
     if loss not in LOSSES:
         raise RecsysError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)}")
@@ -376,6 +378,10 @@ def build_autoencoder(
     depth = check_depth(depth)
     if decoder_depth is not None:
         decoder_depth = check_depth(decoder_depth)
+    if len(decoder_filters) != len(filters):
+        raise RecsysError(
+            f"decoder_filters {decoder_filters} needs one entry per level of filters {filters}"
+        )
     if not filters or height % scale or width % scale:
         raise RecsysError(
             f"input {height}x{width} must be divisible by 2**len(filters) = {scale} "
@@ -393,7 +399,7 @@ def build_autoencoder(
     encoder = keras.Model(image, latent, name="encoder")
 
     code = keras.Input((latent_dim,), name="code")
-    grid = (height // scale, width // scale, filters[-1])
+    grid = (height // scale, width // scale, decoder_filters[-1])
     if colour_hint:
         hint_layer = ColourHint(name="colour_hint")
         hint = keras.Input((channels * hint_layer.bins,), name="hint")
@@ -402,7 +408,7 @@ def build_autoencoder(
         y = code
     y = layers.Dense(int(np.prod(grid)), activation="relu")(y)
     y = layers.Reshape(grid)(y)
-    for f in reversed(filters):
+    for f in reversed(decoder_filters):
         for _ in range((depth if decoder_depth is None else decoder_depth) - 1):
             y = conv3x3(int(y.shape[-1]), kind, activation="relu")(y)
         y = conv3x3(f, kind, transpose=True, activation="relu")(y)

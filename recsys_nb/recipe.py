@@ -59,6 +59,15 @@ class Recipe:
         default=None,
         metadata=_opt("the decoder's convolutions per level (default: --depth)", int),
     )
+    decoder_filters: tuple[int, ...] | None = field(
+        default=None,
+        metadata=_opt(
+            "the decoder's channels per level, e.g. 16,32,64 (default: --filters): a "
+            "lighter decoder trains faster, the code is the encoder's",
+            _ints,
+            metavar="N,N",
+        ),
+    )
     loss: str = field(default="bce", metadata=_opt("pixel loss", str, choices=list(LOSS_NAMES)))
     channels: int | None = field(
         default=None,
@@ -143,7 +152,7 @@ class Recipe:
         if isinstance(augment, str):
             augment = augment.split(",")
         set_(self, "augment", tuple(a for a in (augment or ()) if a))
-        for name in ("filters", "image_size"):
+        for name in ("filters", "decoder_filters", "image_size"):
             value = getattr(self, name)
             if value is not None:
                 set_(self, name, _ints(value) if isinstance(value, str) else tuple(value))
@@ -218,6 +227,7 @@ class Recipe:
             filters=meta.get("filters"),
             depth=meta.get("depth", 1),
             decoder_depth=meta.get("decoder_depth"),
+            decoder_filters=meta.get("decoder_filters"),
             loss=meta.get("loss", "bce"),
             channels=channels,
             image_size=None if meta.get("dataset") == "fashion-mnist" else (height, width),

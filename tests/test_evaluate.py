@@ -63,6 +63,23 @@ def test_k_larger_than_the_catalogue_never_returns_the_query():
     assert r["precision"]["label"] == pytest.approx(1 / 3)
 
 
+@pytest.mark.parametrize("levels", [None, 2, 1])
+def test_neighbours_match_a_full_stable_sort(levels):
+    # Enough items that only the best k + CANDIDATES are sorted; rounded vectors tie often
+    # (with levels=1, many rows tie at the k-th score beyond the candidates).
+    from recsys_nb.evaluate import _neighbours
+
+    dims = 2 if levels == 1 else 4  # 2-d, rounded to integers: a handful of directions
+    vectors = np.random.default_rng(3).standard_normal((400, dims)).astype(np.float32)
+    if levels:
+        vectors = np.round(vectors * levels) / levels
+    vectors = l2_normalize(vectors + (vectors == 0).all(axis=1, keepdims=True))
+    scores = vectors @ vectors.T
+    np.fill_diagonal(scores, -np.inf)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(_neighbours(vectors, 10), expected)
+
+
 def test_no_hit_counts_zero_in_mrr_and_bad_input_is_refused():
     r = neighbour_metrics(VECTORS, {"label": np.array(list("abcde"))}, k=3)
     assert r["mrr"] == 0.0 and r["precision"]["label"] == 0.0

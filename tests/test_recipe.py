@@ -145,6 +145,24 @@ def test_decoder_depth_apart_from_the_encoder():
         Recipe(decoder_depth=0)
 
 
+def test_decoder_filters_apart_from_the_encoder(small_catalog, models_dir):
+    from recsys_nb.model import build_autoencoder
+
+    light = build_autoencoder((16, 12, 1), latent_dim=4, filters=(8, 16), decoder_filters=(2, 4))
+    kernels = [tuple(w.shape) for w in light.get_layer("decoder").weights if w.ndim == 4]
+    # transposed kernels (3, 3, out, in): 4 -> 4 channels at the small level, 4 -> 2, then 2 -> 1
+    assert kernels == [(3, 3, 4, 4), (3, 3, 2, 4), (3, 3, 2, 1)]
+    assert light.get_layer("encoder").output.shape[-1] == 4
+    with pytest.raises(recsys_nb.RecsysError, match="one entry per level"):
+        build_autoencoder((16, 12, 1), filters=(8, 16), decoder_filters=(4,))
+    recipe = Recipe(epochs=1, filters=(4, 8), decoder_filters=(2, 4), latent_dim=4, batch_size=64)
+    assert "--decoder-filters 2,4" in recipe.command() and parse(recipe.command()) == recipe
+    data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
+    model = recsys_nb.train(recipe, str(models_dir / "light"), data=data, verbose=0)
+    assert model.meta["decoder_filters"] == [2, 4] and recipe.matches(model.meta, quick=False)
+    assert not recipe.replace(decoder_filters=None).matches(model.meta, quick=False)
+
+
 def test_teacher_term_trains_a_head_that_the_saved_model_drops(small_catalog, models_dir):
     data = recsys_nb.load_catalog(small_catalog, size=(32, 24), channels=1)
     data = data.subset(slice(0, 120))
