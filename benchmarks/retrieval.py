@@ -161,6 +161,27 @@ VARIANTS = {
             "schedule": "cosine",
             "learning_rate": 0.002,
         },
+        # the demo-time issue again: a decoder with half the channels (1.9x the img/s)
+        "p-dec-half": {
+            **CONTRAST_FIELDS,
+            "epochs": 8,
+            "hog": 300.0,
+            "decoder_filters": (16, 32, 64),
+        },
+        "p-dec-half-hog1000": {
+            **CONTRAST_FIELDS,
+            "epochs": 8,
+            "hog": 1000.0,
+            "decoder_filters": (16, 32, 64),
+        },
+        "fm-cos6": {
+            "dataset": "fashion-mnist",
+            "epochs": 6,
+            "hog": 300.0,
+            "depth": 2,
+            "schedule": "cosine",
+            "learning_rate": 0.003,
+        },
     }.items()
 }
 # latent transforms evaluated on every model, fitted on its own training codes

@@ -195,7 +195,13 @@ def _recipe_terms(spec: dict) -> dict:
     from recsys_nb.demo import REFERENCE
 
     r = REFERENCE[spec["recipe"]]
-    terms = {"depth": r.depth, "hog": r.hog, "contrast": r.contrast}
+    terms = {
+        "depth": r.depth,
+        "decoder_depth": r.decoder_depth,
+        "decoder_filters": r.decoder_filters,
+        "hog": r.hog,
+        "contrast": r.contrast,
+    }
     if r.teacher:
         terms.update(teacher=r.teacher, teacher_dim=TEACHER_DIM)
     return terms

@@ -47,3 +47,35 @@ def test_merge_replaces_rerun_variants_in_place_and_appends_new_ones(retrieval):
         ("c", "codes"),
     ]
     assert merged[2] is new[0]  # the re-run baseline, not the old row
+
+
+def test_demo_time_reads_the_demos_own_lines(capsys):
+    from recsys_nb.demo import _Stages
+
+    spec = importlib.util.spec_from_file_location(
+        "demo_time_benchmark", SCRIPT.parent / "demo_time.py"
+    )
+    demo_time = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_time)
+    stages = _Stages(2)
+    for what in ("products: train", "products: embed the catalogue and evaluate"):
+        with stages.stage(what):
+            pass
+    output = capsys.readouterr().out + "\n".join(
+        [
+            "14391 items embedded; articleType P@10: model 0.415 vs raw pixels (raw_rgb) 0.311",
+            "       P@10 articleType P@10 subCategory P@10 masterCategory same_colour@10 MRR",
+            "model             0.415            0.676               0.874          0.168 0.668",
+            "hog               0.415            0.681               0.879          0.157 0.681",
+            "demo finished in 412 s",
+        ]
+    )
+    parsed = demo_time.parse_demo(output)
+    assert list(parsed["stages"]) == [
+        "products: train",
+        "products: embed the catalogue and evaluate",
+    ]
+    assert parsed["demo_s"] == 412
+    assert parsed["figures"] == {"articleType P@10": 0.415, "same_colour@10": 0.168}
+    row = {"run": 1, "commit": "abc", "make_demo_s": 500, "installs_s": 88, **parsed}
+    assert "| 1 | abc | 500 | 88 | 0 | 0 | articleType P@10 0.415" in demo_time.table([row])

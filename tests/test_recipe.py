@@ -93,10 +93,12 @@ def test_matches_a_legacy_meta_without_a_recipe_entry():
         "hog": 300.0,
         "depth": 2,
     }
-    assert REFERENCE["fashion-mnist"].matches(meta, quick=False)
-    assert not REFERENCE["fashion-mnist"].replace(depth=1).matches(meta, quick=False)
-    assert not REFERENCE["fashion-mnist"].matches(meta, quick=True)  # another mode
-    assert REFERENCE["fashion-mnist"].replace(epochs=None).matches({**meta, "quick": True}, True)
+    recipe = Recipe(dataset="fashion-mnist", epochs=8, hog=300.0, depth=2)  # then make demo's
+    assert recipe.matches(meta, quick=False)
+    assert not recipe.replace(depth=1).matches(meta, quick=False)
+    assert not recipe.replace(schedule="cosine").matches(meta, quick=False)
+    assert not recipe.matches(meta, quick=True)  # another mode
+    assert recipe.replace(epochs=None).matches({**meta, "quick": True}, True)
 
 
 def test_train_saves_the_resolved_recipe(small_catalog, models_dir):
