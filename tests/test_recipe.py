@@ -152,7 +152,8 @@ def test_decoder_filters_apart_from_the_encoder(small_catalog, models_dir):
 
     light = build_autoencoder((16, 12, 1), latent_dim=4, filters=(8, 16), decoder_filters=(2, 4))
     kernels = [tuple(w.shape) for w in light.get_layer("decoder").weights if w.ndim == 4]
-    # transposed kernels (3, 3, out, in): 4 -> 4 channels at the small level, 4 -> 2, then 2 -> 1
+    # UpConv kernels are (3, 3, out, in): 4 -> 4 channels at the small level, then 4 -> 2;
+    # the output OutConv's is (3, 3, in, out): 2 -> 1
     assert kernels == [(3, 3, 4, 4), (3, 3, 2, 4), (3, 3, 2, 1)]
     assert light.get_layer("encoder").output.shape[-1] == 4
     with pytest.raises(recsys_nb.RecsysError, match="one entry per level"):
