@@ -4,7 +4,7 @@ For each input size, EfficientNet-Lite0's pooled features (``recsys_nb.cnn``) ar
 timed and evaluated exactly as :func:`recsys_nb.evaluate.evaluate` evaluates a products
 model trained on the shared catalogue (default split: 10% of ids, seed 0): the
 validation items (1,497) query each other, and ``cnn_pca32`` is fitted on the first
-5,000 training items' features.
+``CNN_FIT_ITEMS`` training items' features (5,000 in the committed table, 2,000 now).
 
 - ``ms/img``: the network alone (jitted, batch 32, prepared images), median of rounds;
 - ``end-to-end``: ms per image of the whole feature run of the evaluation's images

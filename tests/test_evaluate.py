@@ -64,20 +64,34 @@ def test_k_larger_than_the_catalogue_never_returns_the_query():
 
 
 @pytest.mark.parametrize("levels", [None, 2, 1])
-def test_neighbours_match_a_full_stable_sort(levels):
+def test_ranking_and_mrr_match_a_full_stable_sort(levels):
     # Enough items that only the best k + CANDIDATES are sorted; rounded vectors tie often
-    # (with levels=1, many rows tie at the k-th score beyond the candidates).
-    from recsys_nb.evaluate import _neighbours
+    # (with levels=1, many rows tie at the k-th score beyond the candidates). Labels are
+    # rare enough that some rows' first hit lies past the candidates.
+    from recsys_nb.evaluate import _ranked
 
     dims = 2 if levels == 1 else 4  # 2-d, rounded to integers: a handful of directions
-    vectors = np.random.default_rng(3).standard_normal((400, dims)).astype(np.float32)
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((400, dims)).astype(np.float32)
     if levels:
         vectors = np.round(vectors * levels) / levels
     vectors = l2_normalize(vectors + (vectors == 0).all(axis=1, keepdims=True))
-    scores = vectors @ vectors.T
+    labels = rng.integers(0, 60, len(vectors))
+    unit = l2_normalize(vectors)  # what neighbour_metrics ranks (normalised again: ties move)
+    scores = unit @ unit.T
     np.fill_diagonal(scores, -np.inf)
-    expected = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-    np.testing.assert_array_equal(_neighbours(vectors, 10), expected)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :-1]
+    ranked, exact = _ranked(unit, 10)
+    assert (exact >= 10).all()
+    for i in range(len(vectors)):
+        np.testing.assert_array_equal(ranked[i, : exact[i]], order[i, : exact[i]])
+    hits = labels[order] == labels[:, None]
+    first = np.argmax(hits, axis=1)
+    mrr = np.mean(np.where(hits.any(axis=1), 1 / (first + 1), 0.0))
+    assert (first >= exact).any() and (first < exact).any()  # both paths of the MRR are taken
+    got = neighbour_metrics(vectors, {"label": labels}, k=10)
+    assert got["mrr"] == pytest.approx(mrr)
+    assert got["precision"]["label"] == pytest.approx(np.mean(hits[:, :10]))
 
 
 def test_no_hit_counts_zero_in_mrr_and_bad_input_is_refused():
