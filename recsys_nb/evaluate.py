@@ -36,7 +36,7 @@ HIST_BINS = 8
 CANDIDATES = 32  # neighbours partitioned out per query beyond k, then sorted
 # training images the CNN features' PCA is fitted on, at most: 2,000 give the same
 # cnn_pca32 P@10 as 5,000 (Fashion-MNIST 0.792, products' articleType 0.450 / 0.449) and
-# save the CNN 3,000 images per evaluation (about 20 s each)
+# save the CNN 3,000 images (about 20 s) per evaluation
 CNN_FIT_ITEMS = 2000
 
 
