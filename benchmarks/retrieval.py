@@ -49,6 +49,14 @@ CONTRAST_FIELDS = {
     "contrast": 0.1,
     "whiten": 0.5,
 }
+# the demo-time issue's Fashion-MNIST recipes: --depth 2 and the HOG loss, a cosine schedule
+FM_COSINE_FIELDS = {
+    "dataset": "fashion-mnist",
+    "hog": 300.0,
+    "depth": 2,
+    "schedule": "cosine",
+    "learning_rate": 0.003,
+}
 # name -> recipe (`Recipe.command(name)` is its `recsys-nb train` line)
 VARIANTS = {
     name: Recipe(**fields)
@@ -135,23 +143,8 @@ VARIANTS = {
         "fm-hog300-deep": {"dataset": "fashion-mnist", "epochs": 8, "hog": 300.0, "depth": 2},
         "fm-hog300-deep-16": {"dataset": "fashion-mnist", "epochs": 16, "hog": 300.0, "depth": 2},
         # the demo-time issue: fewer epochs with a cosine schedule, a lighter decoder
-        "fm-cos4": {
-            "dataset": "fashion-mnist",
-            "epochs": 4,
-            "hog": 300.0,
-            "depth": 2,
-            "schedule": "cosine",
-            "learning_rate": 0.003,
-        },
-        "fm-dec1-cos6": {
-            "dataset": "fashion-mnist",
-            "epochs": 6,
-            "hog": 300.0,
-            "depth": 2,
-            "decoder_depth": 1,
-            "schedule": "cosine",
-            "learning_rate": 0.003,
-        },
+        "fm-cos4": {**FM_COSINE_FIELDS, "epochs": 4},
+        "fm-dec1-cos6": {**FM_COSINE_FIELDS, "epochs": 6, "decoder_depth": 1},
         # the CNN issue: the code also predicts the CNN's (grey) features, weight 2
         "p-teacher2": {**CONTRAST_FIELDS, "epochs": 8, "hog": 300.0, "teacher": 2.0},
         "p-cos4": {
@@ -174,45 +167,14 @@ VARIANTS = {
             "hog": 1000.0,
             "decoder_filters": (16, 32, 64),
         },
-        "fm-cos6": {
-            "dataset": "fashion-mnist",
-            "epochs": 6,
-            "hog": 300.0,
-            "depth": 2,
-            "schedule": "cosine",
-            "learning_rate": 0.003,
-        },
+        "fm-cos6": {**FM_COSINE_FIELDS, "epochs": 6},
         # a lighter decoder for Fashion-MNIST too (1.7x the img/s), fewer epochs
-        "fm-dec1-cos5": {
-            "dataset": "fashion-mnist",
-            "epochs": 5,
-            "hog": 300.0,
-            "depth": 2,
-            "decoder_depth": 1,
-            "schedule": "cosine",
-            "learning_rate": 0.003,
-        },
-        "fm-dec1-cos4": {
-            "dataset": "fashion-mnist",
-            "epochs": 4,
-            "hog": 300.0,
-            "depth": 2,
-            "decoder_depth": 1,
-            "schedule": "cosine",
-            "learning_rate": 0.003,
-        },
+        "fm-dec1-cos5": {**FM_COSINE_FIELDS, "epochs": 5, "decoder_depth": 1},
+        "fm-dec1-cos4": {**FM_COSINE_FIELDS, "epochs": 4, "decoder_depth": 1},
         # the decoder's stride-1 convolution at 14x14 has 64 channels (after the first
         # upsampling): 37% of the multiply-adds; half the decoder's channels, 1.55x img/s
         # (unlike the products' it loses: val P@10 0.807)
-        "fm-dec-half-cos4": {
-            "dataset": "fashion-mnist",
-            "epochs": 4,
-            "hog": 300.0,
-            "depth": 2,
-            "decoder_filters": (16, 32),
-            "schedule": "cosine",
-            "learning_rate": 0.003,
-        },
+        "fm-dec-half-cos4": {**FM_COSINE_FIELDS, "epochs": 4, "decoder_filters": (16, 32)},
         "p-dec-half-cos6": {
             **CONTRAST_FIELDS,
             "epochs": 6,
