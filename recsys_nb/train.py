@@ -147,13 +147,7 @@ def train(
     folder = model_dir(name or ("fashion-mnist" if is_mnist else "products"))
     if data is None:
         data = _load(recipe)
-    filters = recipe.filters or (DEFAULT_FILTERS if data.images.shape[1] <= 32 else PRODUCT_FILTERS)
-    recipe = recipe.replace(
-        epochs=recipe.resolved_epochs(quick),
-        filters=filters,
-        channels=int(data.images.shape[-1]),
-        image_size=None if data.name == "fashion-mnist" else tuple(data.images.shape[1:3]),
-    )
+    recipe = resolve_recipe(recipe, data, quick)
     train_set, val_set = data.split(recipe.val_fraction, recipe.seed)
     if quick:
         train_set = train_set.subset(slice(0, QUICK_TRAIN))
@@ -196,6 +190,18 @@ def train(
     for leftover in ("checkpoint.keras", "checkpoint.json", "embeddings.npz"):
         (folder / leftover).unlink(missing_ok=True)
     return load_model(folder)
+
+
+def resolve_recipe(recipe: Recipe, data: Dataset, quick: bool = False) -> Recipe:
+    """``recipe`` with what ``data`` decides filled in: epochs (quick mode's or the
+    recipe's), filters (the default for the image size), channels and image size."""
+    filters = recipe.filters or (DEFAULT_FILTERS if data.images.shape[1] <= 32 else PRODUCT_FILTERS)
+    return recipe.replace(
+        epochs=recipe.resolved_epochs(quick),
+        filters=filters,
+        channels=int(data.images.shape[-1]),
+        image_size=None if data.name == "fashion-mnist" else tuple(data.images.shape[1:3]),
+    )
 
 
 def _as_recipe(dataset, recipe: Recipe | None, options: dict) -> Recipe:

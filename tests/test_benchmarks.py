@@ -1,4 +1,5 @@
-"""The retrieval benchmark's own logic: its command lines and how it updates saved rows."""
+"""The benchmarks' own logic: retrieval's command lines and saved rows, demo_time's parsing,
+flops' count of make demo's work."""
 
 from __future__ import annotations
 
@@ -79,3 +80,38 @@ def test_demo_time_reads_the_demos_own_lines(capsys):
     assert parsed["figures"] == {"articleType P@10": 0.415, "same_colour@10": 0.168}
     row = {"run": 1, "commit": "abc", "make_demo_s": 500, "installs_s": 88, **parsed}
     assert "| 1 | abc | 500 | 88 | 0 | 0 | articleType P@10 0.415" in demo_time.table([row])
+
+
+def test_flops_counts_make_demos_images_through_each_network():
+    from recsys_nb.demo import REFERENCE
+    from recsys_nb.evaluate import CNN_FIT_ITEMS
+
+    spec = importlib.util.spec_from_file_location("flops_benchmark", SCRIPT.parent / "flops.py")
+    flops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(flops)
+    net = {"train_mflop_img": 100.0, "forward_mflop_img": 30.0, "encoder_mflop_img": 10.0}
+    rows = {
+        "fm": {**net, "img_s": 500.0},
+        "products": {**net, "img_s": 250.0},
+        "cnn": {"forward_mflop_img": 400.0, "img_s": 200.0},
+    }
+    n = {"train": 5000, "val": 500, "catalogue": 6000, "evaluated": 1000}
+    stages = {s["stage"]: s for s in flops.demo_work(rows, {"fashion-mnist": n, "products": n})}
+    # the demo's own stage names, so that demo_time.json's times line up with them
+    assert list(stages) == [
+        f"{name}: {what}"
+        for name in ("fashion-mnist", "products")
+        for what in ("train", "embed the catalogue and evaluate")
+    ]
+    products = REFERENCE["products"]
+    assert products.contrast  # two views of each training item per epoch
+    trained = products.epochs * 2 * 5000
+    train = stages["products: train"]
+    assert train["tflop"] == pytest.approx((trained * 100 + products.epochs * 500 * 30) / 1e6)
+    assert train["at_measured_s"] == pytest.approx(
+        trained / 250 + products.epochs * 500 * 0.3 / 250
+    )
+    cnn_items = 1000 + min(CNN_FIT_ITEMS, 5000)
+    evaluate = stages["fashion-mnist: embed the catalogue and evaluate"]
+    assert evaluate["tflop"] == pytest.approx((6000 * 10 + cnn_items * 400) / 1e6)
+    assert evaluate["at_measured_s"] == pytest.approx(cnn_items / 200)
