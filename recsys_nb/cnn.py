@@ -19,7 +19,9 @@ the ImageNet top-1 class matched the article type (e.g. "running shoe" for shoes
 On a CPU, XLA's depthwise convolution (``feature_group_count``) is 7-20x slower than the
 same arithmetic as k*k shifted multiply-adds fused into one loop (the whole network: 8 ms
 against 53-70 ms per 160x160 image), so :class:`DepthwiseConv` does that; the 1x1
-convolutions are ``Dense`` layers (one matmul; faster than XLA's 1x1 ``Conv2D``).
+convolutions are ``Dense`` layers (one matmul; faster than XLA's 1x1 ``Conv2D``), and the
+stem's 3x3 stride-2 convolution is :class:`recsys_nb.layers.DownConv` (a window gather and
+one matmul: XLA's convolution there took 17% of the network's time; 6.0 -> 5.4 ms/image).
 
 ``INPUT_SIZE`` = 160, chosen with ``benchmarks/cnn_features.py``
 (``benchmarks/results/cnn_features.md``): the network's ms/image (jitted, batch 32, 2-core
@@ -50,6 +52,7 @@ from keras import layers, ops
 from . import settings
 from .data import LUMINANCE, PRODUCT_IMAGE_SIZE, Dataset, image_from_array, load_image
 from .errors import RecsysError
+from .layers import DownConv, conv_kind
 from .model import TrainedModel
 
 INPUT_SIZE = 160
@@ -158,7 +161,11 @@ def build_efficientnet_lite0(size: int = INPUT_SIZE, colour: str = "rgb") -> ker
     relu6 = keras.activations.relu6
     inputs = keras.Input((size, size, 3), name="image")
     x = Preprocess(colour, name="preprocess")(inputs)
-    x = layers.Conv2D(STEM, 3, strides=2, padding="same", activation=relu6, name="stem")(x)
+    if conv_kind() == "matmul":  # on a CPU (see the module doc); cuDNN on a GPU
+        stem = DownConv(STEM, activation="relu6", name="stem")
+    else:
+        stem = layers.Conv2D(STEM, 3, strides=2, padding="same", activation=relu6, name="stem")
+    x = stem(x)
     index = 0
     for repeats, k, stride, expand, c_in, c_out in BLOCKS:
         for r in range(repeats):
