@@ -135,7 +135,6 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
     order = np.random.default_rng(0).permutation(len(train_set))[:train_n]
     x_train = np.ascontiguousarray(train_set.images[order])
     x_val = np.ascontiguousarray(val_set.images[:val_n])
-    del data, train_set, val_set
     loaded = time.perf_counter()
 
     # "stock": the same architecture with Keras' own layers
@@ -143,8 +142,9 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
     keras.utils.set_random_seed(0)
     t0 = time.perf_counter()
     net = model_mod.build_autoencoder(
-        spec["shape"], 32, spec["filters"], "bce", convolutions=convolutions, **_recipe_terms(spec)
+        **_architecture(spec, data, len(train_set)), convolutions=convolutions
     )
+    del data, train_set, val_set
     teacher_dim = len(net.outputs) > 1 and int(net.outputs[1].shape[-1])
     if step == "keras":
         net.micro_batch = 0  # Keras' own train step on the whole batch
@@ -186,25 +186,22 @@ def worker(model_key: str, variant: str, train_n: int, val_n: int) -> None:
             break
 
 
-def _recipe_terms(spec: dict) -> dict:
-    """build_autoencoder's loss terms and depth of a reference recipe (none for the plain
-    models). A batch of the benchmark is one of the recipe's batches: with the view
-    contrast, its halves are taken as the two views."""
+def _architecture(spec: dict, data, n_train: int) -> dict:
+    """build_autoencoder's arguments: the plain model of ``spec``, or a reference recipe's
+    model as ``recsys_nb.train`` builds it (its depth, decoder, loss terms, schedule). A
+    batch of the benchmark is one of the recipe's batches: with the view contrast, its
+    halves are taken as the two views."""
     if "recipe" not in spec:
-        return {}
-    from recsys_nb.demo import REFERENCE
+        return {"input_shape": spec["shape"], "filters": spec["filters"], "loss": "bce"}
+    import numpy as np
 
-    r = REFERENCE[spec["recipe"]]
-    terms = {
-        "depth": r.depth,
-        "decoder_depth": r.decoder_depth,
-        "decoder_filters": r.decoder_filters,
-        "hog": r.hog,
-        "contrast": r.contrast,
-    }
-    if r.teacher:
-        terms.update(teacher=r.teacher, teacher_dim=TEACHER_DIM)
-    return terms
+    from recsys_nb.demo import REFERENCE
+    from recsys_nb.train import _model_config, resolve_recipe
+
+    recipe = resolve_recipe(REFERENCE[spec["recipe"]], data)
+    teacher = (np.zeros((1, TEACHER_DIM), "float32"),) if recipe.teacher else None
+    config = _model_config(recipe, data, teacher, n_train)
+    return {k: v for k, v in config.items() if k != "augment"}
 
 
 def _teacher_stand_in(n: int, dim: int):
