@@ -20,7 +20,7 @@ takes at the peak and at the measured rates, beside the stages' measured times i
 ``results/demo_time.json`` when it exists. Prints a table and saves
 ``results/flops.md`` and ``.json``.
 
-    .venv/bin/python benchmarks/flops.py      # about 4 minutes on an idle 2-core machine
+    .venv/bin/python benchmarks/flops.py      # about 2 minutes on an idle 2-core machine
 """
 
 from __future__ import annotations
