@@ -13,7 +13,8 @@ Without ``RECSYS_NB_HOME``, a source checkout (the package's parent folder holds
 project's ``pyproject.toml``) keeps the layout above at the repository root, and an
 installed package uses the user's data folder (``platformdirs.user_data_dir``), never
 site-packages. :func:`describe` lists every setting with where its value came from
-(``recsys-nb info`` prints it).
+(``recsys-nb info`` prints it). :func:`redact_uri` and :func:`scrub` keep a MongoDB URI's
+password out of whatever is printed, logged or raised.
 """
 
 from __future__ import annotations
