@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -195,6 +194,8 @@ def _measured_stages() -> dict:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
+    from train_speed import _cpu_name  # benchmarks/ is this script's folder
+
     import recsys_nb
     from recsys_nb.data import load_catalog
     from recsys_nb.demo import REFERENCE
@@ -244,7 +245,7 @@ def main() -> None:
     lines = [
         "# make demo's arithmetic against this CPU's peak",
         "",
-        f"{_cpu()}, {os.cpu_count()} cores; matmul peak (jitted {PEAK_N}^3, all cores): "
+        f"{_cpu_name()}, {os.cpu_count()} cores; matmul peak (jitted {PEAK_N}^3, all cores): "
         f"float32 {peak['float32']:.0f} GFLOPS, bfloat16 {peak['bfloat16']:.0f}. "
         "`python benchmarks/flops.py`",
         "",
@@ -287,16 +288,6 @@ def main() -> None:
     (RESULTS / "flops.md").write_text(table + "\n")
     payload = {"peak_gflops": peak, "networks": rows, "demo": stages, "counts": counts}
     (RESULTS / "flops.json").write_text(json.dumps(payload, indent=1) + "\n")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU"
 
 
 if __name__ == "__main__":
