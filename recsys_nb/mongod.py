@@ -42,7 +42,6 @@ from .settings import redact_uri, scrub  # noqa: F401
 log = logging.getLogger(__name__)
 
 DIR_ENV = settings.MONGO_DIR_ENV
-BINARY_ENV = settings.MONGOD_ENV
 URI_ENV = settings.URI_ENV
 LOG_TAIL_LINES = 25
 

