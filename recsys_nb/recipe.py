@@ -15,7 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 
-from .data import AUGMENTATIONS
+from .augment import AUGMENTATIONS
 from .errors import RecsysError
 from .model import check_depth
 

@@ -18,11 +18,10 @@ import keras
 import numpy as np
 
 from . import __version__, settings
+from .augment import INPUT_ONLY_AUGMENTATIONS, augment_images
 from .data import (
-    INPUT_ONLY_AUGMENTATIONS,
     PRODUCT_IMAGE_SIZE,
     Dataset,
-    augment_images,
     load_catalog,
     load_dataset,
     load_fashion_mnist,

@@ -312,7 +312,7 @@ def test_evaluate_fashion_mnist_format(tiny_product_model, models_dir):
 
 
 def test_augment_images_flips_and_shifts_with_white(rng):
-    from recsys_nb.data import augment_images
+    from recsys_nb.augment import augment_images
 
     images = np.zeros((64, 16, 12, 1), dtype=np.float32)
     images[:, :, :6] = 0.5  # left half grey, right half black
@@ -328,7 +328,7 @@ def test_augment_images_flips_and_shifts_with_white(rng):
 
 
 def test_tone_keeps_black_and_white_and_is_undone_in_the_target(rng):
-    from recsys_nb.data import augment_images
+    from recsys_nb.augment import augment_images
     from recsys_nb.train import _Augmented
 
     images = np.full((32, 8, 6, 3), 0.5, dtype=np.float32)
@@ -347,7 +347,7 @@ def test_tone_keeps_black_and_white_and_is_undone_in_the_target(rng):
 
 
 def test_mask_whites_out_about_half_in_blocks():
-    from recsys_nb.data import augment_images
+    from recsys_nb.augment import augment_images
 
     images = np.zeros((200, 64, 48, 1), dtype=np.float32)
     masked = augment_images(images, ["mask"], np.random.default_rng(0))
@@ -411,8 +411,8 @@ def test_paired_views_hold_each_item_twice():
 
 
 def test_crop_zooms_into_a_window_of_70_to_100_percent(monkeypatch):
-    from recsys_nb import data
-    from recsys_nb.data import augment_images
+    from recsys_nb import augment
+    from recsys_nb.augment import augment_images
 
     ramp = np.linspace(0, 1, 48, dtype=np.float32)  # brightness = x / (width - 1)
     images = np.broadcast_to(ramp[None, None, :, None], (50, 64, 48, 1)).copy()
@@ -423,5 +423,5 @@ def test_crop_zooms_into_a_window_of_70_to_100_percent(monkeypatch):
     assert np.all(span >= 0.7 - 1e-5) and np.all(span <= 1 + 1e-5) and span.std() > 0.02
     assert rows.min() >= 0 and rows.max() <= 1
     np.testing.assert_allclose(np.diff(rows, 2), 0, atol=1e-5)  # still a straight ramp
-    monkeypatch.setattr(data, "CROP_SCALE", 1.0)  # a full-size window is the image itself
+    monkeypatch.setattr(augment, "CROP_SCALE", 1.0)  # a full-size window is the image itself
     np.testing.assert_allclose(augment_images(images, ["crop"], np.random.default_rng(1)), images)
