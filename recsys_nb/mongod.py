@@ -36,7 +36,15 @@ from . import settings
 from .errors import RecsysError
 
 # free_port, redact_uri and scrub are re-exported: recsys_nb.mongod is where callers find them
-from .process import HOST, _cmdline, _ping, free_port, mongod_binary, pid_alive  # noqa: F401
+from .process import (  # noqa: F401
+    HOST,
+    _cmdline,
+    _ping,
+    free_port,
+    mongod_binary,
+    pid_alive,
+    terminate,
+)
 from .settings import redact_uri, scrub  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -297,7 +305,7 @@ class LocalMongo:
             stderr = (self.root / "mongod.stderr").read_text(errors="replace").strip()[-2000:]
         except OSError:
             stderr = ""
-        self._kill(pid)
+        terminate(pid, proc=self._proc)
         self._clear_state()
         if "Address already in use" in new_log or "Address already in use" in stderr:
             raise _PortTaken(f"port {port} in use")
@@ -352,30 +360,12 @@ class LocalMongo:
         self.state_file.unlink(missing_ok=True)
         self.pid_file.unlink(missing_ok=True)
 
-    def _kill(self, pid: int, timeout: float = 30.0) -> None:
-        if not pid_alive(pid):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.05)
-        if pid_alive(pid):
-            log.warning("mongod pid %s ignored SIGTERM for %g s; killing it", pid, timeout)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            while pid_alive(pid):
-                time.sleep(0.05)
-        if self._proc is not None and self._proc.pid == pid:
-            with contextlib.suppress(Exception):
-                self._proc.wait(timeout)  # every thread gone, the lock file released
-
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the server by its pid (SIGTERM, a clean shutdown); False if none was running."""
         pid = self._pid()
         running = self._is_ours(pid)
         if running:
-            self._kill(pid, timeout)
+            terminate(pid, timeout, self._proc)
             log.info("stopped mongod pid %s", pid)
         if self._proc is not None:
             with contextlib.suppress(Exception):

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import psutil
@@ -18,6 +22,8 @@ from . import settings
 from .errors import RecsysError
 
 HOST = "127.0.0.1"
+
+log = logging.getLogger(__name__)
 
 
 # --- the binary ------------------------------------------------------------------------
@@ -79,6 +85,32 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except psutil.AccessDenied:
         return True
+
+
+def terminate(pid: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """SIGTERM ``pid`` and wait for it to exit; SIGKILL it after ``timeout`` seconds.
+
+    ``proc``, when it is that process started by this one, is polled instead of the pid:
+    its exit status is kept, and once it is collected every thread is gone (a server's
+    lock file released)."""
+    own = proc is not None and proc.pid == pid
+
+    def alive() -> bool:
+        return proc.poll() is None if own else pid_alive(pid)
+
+    if not alive():
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        time.sleep(0.05)
+    if alive():
+        log.warning("pid %s ignored SIGTERM for %g s; killing it", pid, timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while alive():
+            time.sleep(0.05)
 
 
 def _cmdline(pid: int) -> list[str]:

@@ -182,6 +182,26 @@ def test_free_port_is_bindable():
     assert 1024 < free_port() < 65536
 
 
+@pytest.mark.parametrize("ignores_sigterm, status", [(False, -15), (True, -9)])
+def test_terminate_stops_a_process_and_kills_one_that_ignores_sigterm(
+    ignores_sigterm, status, caplog
+):
+    from recsys_nb.process import terminate
+
+    code = "import signal, sys, time\n"
+    if ignores_sigterm:
+        code += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    code += "print('ready', flush=True)\ntime.sleep(60)\n"
+    proc = subprocess.Popen(["python3", "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"  # the handler is in place
+    with caplog.at_level(logging.WARNING, logger="recsys_nb.process"):
+        started = time.monotonic()
+        terminate(proc.pid, timeout=0.5, proc=proc)
+    assert not pid_alive(proc.pid) and proc.returncode == status
+    assert ("ignored SIGTERM" in caplog.text) == ignores_sigterm
+    assert time.monotonic() - started < 10
+
+
 @pytest.mark.parametrize(
     "uri, expected",
     [
