@@ -43,6 +43,7 @@ from .process import (  # noqa: F401
     free_port,
     mongod_binary,
     pid_alive,
+    running,
     terminate,
 )
 from .settings import redact_uri, scrub  # noqa: F401
@@ -333,10 +334,7 @@ class LocalMongo:
         deadline = time.monotonic() + timeout
         uri = self.uri_for(port)
         while time.monotonic() < deadline:
-            if started and self._proc is not None:
-                if self._proc.poll() is not None:  # exited (and reaped, keeping its status)
-                    return False
-            elif not pid_alive(pid):
+            if not running(pid, self._proc if started else None):
                 return False
             if _ping(uri, 300):
                 return True

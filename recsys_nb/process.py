@@ -87,29 +87,30 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def running(pid: int, proc: subprocess.Popen | None = None) -> bool:
+    """Whether ``pid`` still runs. ``proc``, when it is that process started by this one,
+    is polled instead of the pid: its exit status is kept (pid_alive's reaping would lose
+    it), and once it is collected every thread is gone (a server's lock file released)."""
+    if proc is not None and proc.pid == pid:
+        return proc.poll() is None
+    return pid_alive(pid)
+
+
 def terminate(pid: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    """SIGTERM ``pid`` and wait for it to exit; SIGKILL it after ``timeout`` seconds.
-
-    ``proc``, when it is that process started by this one, is polled instead of the pid:
-    its exit status is kept, and once it is collected every thread is gone (a server's
-    lock file released)."""
-    own = proc is not None and proc.pid == pid
-
-    def alive() -> bool:
-        return proc.poll() is None if own else pid_alive(pid)
-
-    if not alive():
+    """SIGTERM ``pid`` and wait for it to exit; SIGKILL it after ``timeout`` seconds
+    (``proc``: as for :func:`running`)."""
+    if not running(pid, proc):
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive():
+    while time.monotonic() < deadline and running(pid, proc):
         time.sleep(0.05)
-    if alive():
+    if running(pid, proc):
         log.warning("pid %s ignored SIGTERM for %g s; killing it", pid, timeout)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        while alive():
+        while running(pid, proc):
             time.sleep(0.05)
 
 

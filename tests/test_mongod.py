@@ -7,6 +7,7 @@ import logging
 import os
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -188,12 +189,13 @@ def test_terminate_stops_a_process_and_kills_one_that_ignores_sigterm(
 ):
     from recsys_nb.process import terminate
 
-    code = "import signal, sys, time\n"
+    code = "import signal, time\n"
     if ignores_sigterm:
         code += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
     code += "print('ready', flush=True)\ntime.sleep(60)\n"
-    proc = subprocess.Popen(["python3", "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"  # the handler is in place
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    with proc.stdout:
+        assert proc.stdout.readline().strip() == "ready"  # the handler is in place
     with caplog.at_level(logging.WARNING, logger="recsys_nb.process"):
         started = time.monotonic()
         terminate(proc.pid, timeout=0.5, proc=proc)
