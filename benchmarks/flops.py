@@ -78,13 +78,12 @@ def autoencoder_row(title: str, recipe, data) -> dict:
     import numpy as np
 
     from recsys_nb.model import build_autoencoder
-    from recsys_nb.train import _model_config, resolve_recipe
+    from recsys_nb.train import _build_args, _model_config, resolve_recipe
 
     recipe = resolve_recipe(recipe, data)
     train_set, _ = data.split(recipe.val_fraction, recipe.seed)
     keras.utils.set_random_seed(0)
-    config = _model_config(recipe, data, None, len(train_set))
-    net = build_autoencoder(**{k: v for k, v in config.items() if k != "augment"})
+    net = build_autoencoder(**_build_args(_model_config(recipe, data, None, len(train_set))))
     x = np.ascontiguousarray(train_set.images[: 8 * BATCH])
     batch = x[:BATCH]
     # the package's own (micro-batched) step, as make demo trains: warm up, then time it

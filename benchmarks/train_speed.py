@@ -196,12 +196,11 @@ def _architecture(spec: dict, data, n_train: int) -> dict:
     import numpy as np
 
     from recsys_nb.demo import REFERENCE
-    from recsys_nb.train import _model_config, resolve_recipe
+    from recsys_nb.train import _build_args, _model_config, resolve_recipe
 
     recipe = resolve_recipe(REFERENCE[spec["recipe"]], data)
     teacher = (np.zeros((1, TEACHER_DIM), "float32"),) if recipe.teacher else None
-    config = _model_config(recipe, data, teacher, n_train)
-    return {k: v for k, v in config.items() if k != "augment"}
+    return _build_args(_model_config(recipe, data, teacher, n_train))
 
 
 def _teacher_stand_in(n: int, dim: int):

@@ -269,6 +269,12 @@ def _model_config(recipe: Recipe, data: Dataset, teacher=None, n_train: int = 0)
     return config
 
 
+def _build_args(config: dict) -> dict:
+    """:func:`build_autoencoder`'s arguments from a :func:`_model_config` (all of it but
+    ``augment``, which is the data's side)."""
+    return {k: v for k, v in config.items() if k != "augment"}
+
+
 def _build_or_resume(folder: Path, config: dict, recipe: Recipe, resume: bool):
     """The model to fit, the epoch to start from and the history so far."""
     state_file = folder / "checkpoint.json"
@@ -278,7 +284,7 @@ def _build_or_resume(folder: Path, config: dict, recipe: Recipe, resume: bool):
             print(f"resuming {folder} from epoch {state['epoch']}")
             model = keras.saving.load_model(folder / "checkpoint.keras")
             return model, state["epoch"], state["history"]
-    model = build_autoencoder(**{k: v for k, v in config.items() if k != "augment"})
+    model = build_autoencoder(**_build_args(config))
     return model, 0, {}
 
 
